@@ -1,0 +1,5 @@
+import sys
+
+from binance_streamer.cli import main
+
+sys.exit(main())

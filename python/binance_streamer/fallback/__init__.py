@@ -1,0 +1,4 @@
+"""Pure-Python twins of every native part, with the same names and behaviour as
+``binance_streamer._native`` (see ``_native.pyi``)."""
+
+__version__ = "0.1.0"

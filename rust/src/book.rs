@@ -1,0 +1,1 @@
+//! Plain-Rust book logic (no pyo3 here).

@@ -1,0 +1,1 @@
+//! Plain-Rust csv logic (no pyo3 here).

@@ -1,0 +1,1 @@
+//! Plain-Rust ring logic (no pyo3 here).
