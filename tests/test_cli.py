@@ -37,7 +37,10 @@ def test_status_without_collector(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "mode:       development (duration 300 s, max_workers 2)" in out
     assert f"output:     {tmp_path / 'd'} (" in out and "free)" in out
     assert "collector:  none running for this output directory" in out
-    expected = "native (Rust extension importable)" if native.native_import_error() is None else "python"
+    if native.resolve(None, "auto") == "python":
+        expected = "backend:    python (pure-Python fallback selected)"
+    else:
+        expected = "-> native (Rust extension importable)"
     assert expected in out
 
 

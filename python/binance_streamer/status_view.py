@@ -56,7 +56,7 @@ def _backend_line(cfg: Config) -> str:
     except native.BackendError as exc:
         return str(exc)
     if wanted == "python":
-        return "python (pure-Python fallback, as configured)"
+        return "python (pure-Python fallback selected)"
     if err is None:
         return f"{wanted} -> native (Rust extension importable)"
     if wanted == "native":
