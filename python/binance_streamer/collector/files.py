@@ -75,6 +75,13 @@ class FileSet:
         elif path.stat().st_size > size:
             os.truncate(path, size)
 
+    def repair_all(self) -> None:
+        """Repair every data file under the root (a crash can leave any open file cut)."""
+        for path in sorted(self.root.glob("*/*.csv")):
+            rel = f"{path.parent.name}/{path.name}"
+            self._repair(rel, path)
+            self._checked.add(rel)
+
     def _handle(self, rel_path: str, kind: str) -> BinaryIO:
         f = self._open.get(rel_path)
         if f is not None:
