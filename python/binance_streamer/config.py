@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import os
 import re
 import tempfile
@@ -349,6 +350,12 @@ def parse(raw: Any, path: Path, ov: Overrides) -> Config:
     if not active.enabled_symbols:
         raise fail(f"modes.{mode}.symbols", "no enabled symbols (enable at least one)")
 
+    mon: MonitoringConfig = sections["monitoring"]
+    if mon.prometheus_port is not None and importlib.util.find_spec("prometheus_client") is None:
+        raise fail(
+            "monitoring.prometheus_port",
+            "needs the prometheus-client package (pip install 'binance-streamer[prometheus]')",
+        )
     cfg = Config(path=path, mode=mode, modes=modes, **sections)
     out_key = "--output" if ov.output is not None else "storage.output_directory"
     problem = _unwritable(cfg.output_dir)

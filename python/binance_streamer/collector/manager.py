@@ -74,6 +74,7 @@ class ProcessManager:
         self._ring_warned: Dict[str, bool] = {}
         self.started_at = time.time()
         self.exit_code = 0
+        self.last_status: Dict[str, Any] = {}
 
     # --- set-up ---------------------------------------------------------------------
 
@@ -241,6 +242,11 @@ class ProcessManager:
             signal.signal(signal.SIGTERM, self._on_signal)
             for c in self.children:
                 self._start(c)
+            if cfg.monitoring.prometheus_port:
+                from binance_streamer.collector import metrics
+
+                metrics.serve(cfg.monitoring.prometheus_port, lambda: self.last_status)
+                log.info("Prometheus metrics on port %d", cfg.monitoring.prometheus_port)
             mode = cfg.active
             log.info(
                 "collecting %d symbols with %d workers (backend %s) into %s%s",
