@@ -55,7 +55,7 @@ class BookManager:
     def _book(self, sid: int) -> Any:
         book = self.books.get(sid)
         if book is None:
-            book = self.books[sid] = self.backend.OrderBook(self.symbols[sid], 10_000)
+            book = self.books[sid] = self.backend.OrderBook(10_000)
         return book
 
     def handle(self, rec: bytes) -> None:
@@ -66,16 +66,15 @@ class BookManager:
         book = self._book(sid)
         try:
             if kind == records.KIND_FRAME:
-                res = book.apply_diff_bytes(payload)
-                if res.status == "gap":
-                    self.gaps += 1
-                    book.reset()
-                elif res.status == "applied":
+                status, _, _ = book.apply_diff_bytes(payload)
+                if status == "gap":
+                    self.gaps += 1  # the book clears itself; the worker's next snapshot re-bases it
+                elif status in ("applied", "synced"):
                     self.applied += 1
                     self._publish(sid, book, t_us)
             elif kind == records.KIND_SNAPSHOT:
-                res = book.apply_snapshot_bytes(payload)
-                if res.status == "synced":
+                status, _, _ = book.apply_snapshot_bytes(payload)
+                if status == "synced":
                     self._publish(sid, book, t_us)
             elif kind == records.KIND_GAP:
                 pass  # the worker resyncs; a snapshot record follows
@@ -83,7 +82,7 @@ class BookManager:
             self.errors += 1
             if self.errors <= 20:
                 log.warning("%s: cannot apply a forwarded record: %s", self.symbols[sid], exc)
-            book.reset()
+            book.invalidate()
 
     def _publish(self, sid: int, book: Any, t_us: int) -> None:
         bid = book.best_bid()
@@ -103,7 +102,7 @@ class BookManager:
         for sid, book in sorted(self.books.items()):
             if not book.synced:
                 continue
-            bids, asks = book.top(self.depth_levels)
+            bids, asks = book.bids(self.depth_levels), book.asks(self.depth_levels)
             payload = json.dumps(
                 {
                     "last_update_id": book.last_update_id,

@@ -34,7 +34,7 @@ class DepthSync:
         max_buffer: int = 10_000,
     ):
         self.symbol, self.symbol_id, self.stream = symbol, symbol_id, stream
-        self.book = backend.OrderBook(symbol, max_buffer)
+        self.book = backend.OrderBook(max_buffer)
         self.rest = rest
         self.emit = emit
         self.synced = False
@@ -42,7 +42,7 @@ class DepthSync:
         self.resyncs = 0
         self.gaps = 0
         self.snapshots = 0
-        self._task: Optional[asyncio.Task[None]] = None
+        self._task: Optional[asyncio.Future[None]] = None
         self._pending_reason: Optional[str] = None
         self.log = logging.LoggerAdapter(log, {"symbol": symbol})
 
@@ -50,27 +50,35 @@ class DepthSync:
 
     def on_diff(self, frame: bytes) -> None:
         try:
-            res = self.book.apply_diff_bytes(frame)
+            status, a, b = self.book.apply_diff_bytes(frame)
         except ValueError as exc:
             # A malformed frame: the writer records it as malformed; the chain is
             # unknown from here, so the book must be re-based.
-            self._break(gaps.MALFORMED, None, None, str(exc))
+            self._break(gaps.MALFORMED, self.last_u, None, str(exc))
             return
-        status = res.status
-        if status == "applied":
+        if status == "applied" or status == "synced":
             if not self.synced:
-                self._now_synced(res)
-            self.last_u = res.last_update_id
+                self._now_synced(b)
+            self.last_u = b
         elif status == "gap":
+            # The book cleared itself and buffers from this diff on.
             self._break(
-                gaps.SEQUENCE_BREAK,
-                res.expected_pu,
-                res.first_update_id,
-                f"pu {res.prev_update_id} != previous u {res.expected_pu}",
+                gaps.SEQUENCE_BREAK, a, b, f"pu does not chain: previous u {a}, next U {b}", invalidate=False
             )
-        elif status == "buffered" and self._task is None and not self.synced:
-            self._fetch("start" if self.snapshots == 0 else "resync")
-        # "stale" diffs are older than the book: nothing to do.
+            self._fetch()
+        elif status == "unbridged":
+            # The loaded snapshot is older than the stream: a newer one is needed.
+            self._break(
+                gaps.SNAPSHOT_UNBRIDGED,
+                a,
+                b,
+                "snapshot older than the stream; fetching another",
+                invalidate=False,
+            )
+            self._fetch()
+        elif status == "buffered" and not self.synced:
+            self._fetch()
+        # "stale": older than the book, nothing to do.
 
     def on_reconnect(self, outage: float) -> None:
         """The socket was replaced: whatever happened meanwhile is unknown."""
@@ -87,29 +95,36 @@ class DepthSync:
 
     # --- internals ------------------------------------------------------------
 
-    def _now_synced(self, res: Any) -> None:
+    def _now_synced(self, last_u: int) -> None:
         self.synced = True
-        self.log.info("depth in sync at update id %s", res.last_update_id)
-        if self._pending_reason is not None:
-            self._pending_reason = None
+        self._pending_reason = None
+        self.log.info("depth in sync at update id %d", last_u)
 
-    def _break(self, reason: str, last_id: Optional[int], next_id: Optional[int], detail: str) -> None:
+    def _break(
+        self,
+        reason: str,
+        last_id: Optional[int],
+        next_id: Optional[int],
+        detail: str,
+        invalidate: bool = True,
+    ) -> None:
         self.gaps += 1
         self.emit(gaps.gap_record(self.symbol_id, self.stream, reason, last_id, next_id, detail))
-        if self.synced or reason != gaps.SEQUENCE_BREAK:
-            self.log.warning("depth %s: %s; resyncing", reason, detail)
+        self.log.warning("depth %s: %s; resyncing", reason, detail)
         self.synced = False
         self.last_u = None
-        self.book.reset()
+        if invalidate:
+            # The next diff is buffered and triggers the snapshot fetch
+            # (snapshot after the first diff, so the buffer can bridge it).
+            self.book.invalidate()
         self.resyncs += 1
         self._pending_reason = reason
-        # The next buffered diff triggers the snapshot fetch (snapshot after the
-        # first diff, so the buffer can bridge it).
 
-    def _fetch(self, why: str) -> None:
-        self._task = asyncio.ensure_future(self._snapshot_loop(why))
+    def _fetch(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._snapshot_loop())
 
-    async def _snapshot_loop(self, why: str) -> None:
+    async def _snapshot_loop(self) -> None:
         delay = 0.5
         try:
             while True:
@@ -128,30 +143,30 @@ class DepthSync:
                 self.snapshots += 1
                 self.emit(records.pack(records.KIND_SNAPSHOT, self.symbol_id, t_us, body))
                 try:
-                    res = self.book.apply_snapshot_bytes(body)
+                    status, a, b = self.book.apply_snapshot_bytes(body)
                 except ValueError as exc:
                     self.log.error("malformed depth snapshot (%s); fetching another", exc)
                     await asyncio.sleep(delay)
                     continue
-                if res.status == "unbridged":
-                    # Older than every buffered diff: Binance's snapshot lagged; ask again.
-                    self.emit(
-                        gaps.gap_record(
-                            self.symbol_id,
-                            self.stream,
-                            gaps.SNAPSHOT_UNBRIDGED,
-                            res.last_update_id,
-                            res.first_update_id,
-                            "snapshot older than the buffered diffs; fetching another",
-                        )
+                if status == "synced":
+                    self._now_synced(b)
+                    self.last_u = b
+                    return
+                if status == "loaded":
+                    return  # no buffered diff reaches it yet; the next diff must bridge it
+                # "unbridged": older than every buffered diff (Binance's snapshot
+                # lagged the stream): record it and ask again.
+                self.emit(
+                    gaps.gap_record(
+                        self.symbol_id,
+                        self.stream,
+                        gaps.SNAPSHOT_UNBRIDGED,
+                        a,
+                        b,
+                        "snapshot older than the buffered diffs; fetching another",
                     )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-                    continue
-                if res.status == "synced":
-                    self._now_synced(res)
-                    self.last_u = res.last_update_id
-                # "waiting": no diff reaches the snapshot yet; the book syncs when one does.
-                return
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
         finally:
             self._task = None

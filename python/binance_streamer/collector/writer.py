@@ -128,7 +128,7 @@ class Writer:
     def _write(self, recs: List[bytes]) -> bool:
         t0 = time.perf_counter()
         result = self.backend.encode_records(recs, self.symbols, self.keep_all_klines)
-        outputs: List[Tuple[str, str, bytes]] = [(f.path, f.kind, f.rows) for f in result.files]
+        outputs: List[Tuple[str, str, bytes]] = result.files
         self._note_malformed(result)
         positions = {name: ring.read_position() for name, ring in self.rings.items()}
         sizes = {rel: self.files.size(rel) for rel, _, _ in outputs}
@@ -190,8 +190,8 @@ class Writer:
             )
         self.files.repairs.clear()
         result = self.backend.encode_records(recs, self.symbols, self.keep_all_klines)
-        for f in result.files:
-            self.files.append(f.path, f.kind, f.rows)
+        for rel, kind, rows in result.files:
+            self.files.append(rel, kind, rows)
         self.files.flush()
 
     def _write_stats(self) -> None:
