@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import logging
 import mmap
+import numbers
 import operator
 import os
 import platform
@@ -444,6 +445,8 @@ class Ring:
         """Wait up to ``timeout`` seconds for a record after the read position:
         a short spin, then sleeps growing to 1 ms, so an idle consumer costs
         almost no CPU. True if one is available."""
+        if not isinstance(timeout, numbers.Real):
+            raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
         timeout = float(timeout)
         if not timeout >= 0:
             raise ValueError(f"timeout must be a non-negative number of seconds, got {timeout}")
@@ -507,7 +510,7 @@ class Ring:
     def __enter__(self) -> Ring:
         return self
 
-    def __exit__(self, *exc: object) -> bool:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
         self.close()
         return False
 

@@ -115,7 +115,10 @@ impl Ring {
         Ok(batch.publish())
     }
 
-    #[pyo3(signature = (max_records = core::DEFAULT_MAX_RECORDS as i64, max_bytes = core::DEFAULT_MAX_BYTES as i64))]
+    #[pyo3(
+        signature = (max_records = core::DEFAULT_MAX_RECORDS as i64, max_bytes = core::DEFAULT_MAX_BYTES as i64),
+        text_signature = "(self, /, max_records=4096, max_bytes=4194304)"
+    )]
     fn peek_batch<'py>(
         &mut self,
         py: Python<'py>,
@@ -135,7 +138,10 @@ impl Ring {
         PyList::new(py, records)
     }
 
-    #[pyo3(signature = (max_records = core::DEFAULT_MAX_RECORDS as i64, max_bytes = core::DEFAULT_MAX_BYTES as i64))]
+    #[pyo3(
+        signature = (max_records = core::DEFAULT_MAX_RECORDS as i64, max_bytes = core::DEFAULT_MAX_BYTES as i64),
+        text_signature = "(self, /, max_records=4096, max_bytes=4194304)"
+    )]
     fn pop_batch<'py>(
         &mut self,
         py: Python<'py>,
@@ -215,10 +221,11 @@ impl Ring {
 
     fn __exit__(
         &mut self,
-        _exc_type: &Bound<'_, PyAny>,
-        _exc: &Bound<'_, PyAny>,
-        _tb: &Bound<'_, PyAny>,
+        exc_type: &Bound<'_, PyAny>,
+        exc: &Bound<'_, PyAny>,
+        tb: &Bound<'_, PyAny>,
     ) -> bool {
+        let _ = (exc_type, exc, tb);
         self.inner.close();
         false
     }
