@@ -134,6 +134,8 @@ def test_peek_limits_commit_and_positions(backend: ModuleType) -> None:
         assert ring.committed_position == 6 * 112
         assert ring.pop_batch() == recs[6:]
         assert ring.wait(0) is False
+        ring.try_push(b"more")
+        assert ring.wait(0, spin=0) is True
         assert ring.stats()["popped"] == 10
 
 
@@ -297,6 +299,7 @@ def test_errors_match_between_backends(native_mod: ModuleType, python_mod: Modul
             for call in (lambda: ring.peek_batch(max_records=1.5), lambda: ring.wait("soon")):
                 assert error_of(call)[0] is TypeError
             assert error_of(lambda: ring.wait(-1))[0] is ValueError
+            assert error_of(lambda: ring.wait(0, spin=-1e-6))[0] is ValueError
     assert results[0] == results[1]
 
 

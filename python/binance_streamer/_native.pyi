@@ -57,9 +57,10 @@ class Ring:
         """Free every record peeked so far; returns how many."""
     def pop_batch(self, max_records: int = 4096, max_bytes: int = 4194304) -> list[bytes]:
         """peek_batch + commit."""
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, spin: float = 5e-05) -> bool:
         """True once a record after the read position exists; False after
-        timeout seconds. Spins ~50 us, then sleeps up to 1 ms at a time."""
+        timeout seconds. Busy-polls for spin seconds, then sleeps in pauses
+        growing to 1 ms."""
     @property
     def read_position(self) -> int:
         """Stream byte position of the next record to peek."""

@@ -70,8 +70,9 @@ pub const SHM_DIR_ENV: &str = "BINANCE_STREAMER_SHM_DIR";
 pub const DEFAULT_MAX_RECORDS: usize = 4096;
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 22;
 
-/// How long [`Ring::wait`] spins before it starts sleeping, and its sleeps.
-const SPIN: Duration = Duration::from_micros(50);
+/// How long [`Ring::wait`] spins by default before it starts sleeping, and
+/// its sleeps.
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 const FIRST_SLEEP: Duration = Duration::from_micros(50);
 const MAX_SLEEP: Duration = Duration::from_millis(1);
 
@@ -644,13 +645,13 @@ impl Ring {
         Ok(committed)
     }
 
-    /// Wait until a record after the read position is available; spins
-    /// briefly, then sleeps with a growing pause (at most 1 ms) so an idle
+    /// Wait until a record after the read position is available; spins for
+    /// `spin`, then sleeps with a growing pause (at most 1 ms) so an idle
     /// consumer costs almost no CPU. `true` if a record is available.
-    pub fn wait(&self, timeout: Duration) -> Result<bool, RingError> {
+    pub fn wait(&self, timeout: Duration, spin: Duration) -> Result<bool, RingError> {
         let from = self.read_position()?;
         let head = self.mapping()?.word(OFF_HEAD);
-        Ok(wait_for_change(head, from, timeout))
+        Ok(wait_for_change(head, from, timeout, spin))
     }
 
     // -- monitoring ---------------------------------------------------------
@@ -685,9 +686,9 @@ impl Ring {
 }
 
 /// Spin, then sleep with backoff, until `word` differs from `from`.
-pub fn wait_for_change(word: &AtomicU64, from: u64, timeout: Duration) -> bool {
+pub fn wait_for_change(word: &AtomicU64, from: u64, timeout: Duration, spin: Duration) -> bool {
     let start = Instant::now();
-    let spin_until = SPIN.min(timeout);
+    let spin_until = spin.min(timeout);
     let mut spins = 0u32;
     loop {
         if word.load(Ordering::Acquire) != from {
@@ -1102,14 +1103,14 @@ mod tests {
         let seg = Segment::new("wait");
         let mut ring = Ring::create(&seg.0, 4096).unwrap();
         let t = Instant::now();
-        assert!(!ring.wait(Duration::from_millis(20)).unwrap());
+        assert!(!ring.wait(Duration::from_millis(20), DEFAULT_SPIN).unwrap());
         assert!(t.elapsed() >= Duration::from_millis(20));
-        assert!(!ring.wait(Duration::ZERO).unwrap());
+        assert!(!ring.wait(Duration::ZERO, DEFAULT_SPIN).unwrap());
         ring.try_push(b"x").unwrap();
-        assert!(ring.wait(Duration::ZERO).unwrap());
+        assert!(ring.wait(Duration::ZERO, DEFAULT_SPIN).unwrap());
         ring.peek(1, 1, |_| ()).unwrap();
         assert!(
-            !ring.wait(Duration::ZERO).unwrap(),
+            !ring.wait(Duration::ZERO, DEFAULT_SPIN).unwrap(),
             "peeked records do not count"
         );
         ring.unlink().unwrap();
@@ -1230,7 +1231,7 @@ mod tests {
         let mut seq = 0;
         while seq < n {
             assert!(
-                consumer.wait(Duration::from_secs(5)).unwrap(),
+                consumer.wait(Duration::from_secs(5), DEFAULT_SPIN).unwrap(),
                 "producer stalled at {seq}"
             );
             consumer

@@ -59,7 +59,7 @@ _PREFIX = 8
 _WRAP_LEN = 0xFFFFFFFF
 _LOW32 = 0xFFFFFFFF
 
-_SPIN = 50e-6
+DEFAULT_SPIN = 50e-6
 _FIRST_SLEEP = 50e-6
 _MAX_SLEEP = 1e-3
 
@@ -87,6 +87,15 @@ def _positive(value: int, what: str) -> int:
     value = operator.index(value)
     if value < 1:
         raise ValueError(f"{what} must be at least 1, got {value}")
+    return value
+
+
+def _seconds(value: float, what: str) -> float:
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a number of seconds, not {type(value).__name__}")
+    value = float(value)
+    if not value >= 0:
+        raise ValueError(f"{what} must be a non-negative number of seconds, got {value}")
     return value
 
 
@@ -441,22 +450,21 @@ class Ring:
         self.commit()
         return records
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, spin: float = DEFAULT_SPIN) -> bool:
         """Wait up to ``timeout`` seconds for a record after the read position:
-        a short spin, then sleeps growing to 1 ms, so an idle consumer costs
-        almost no CPU. True if one is available."""
-        if not isinstance(timeout, numbers.Real):
-            raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
-        timeout = float(timeout)
-        if not timeout >= 0:
-            raise ValueError(f"timeout must be a non-negative number of seconds, got {timeout}")
+        busy-poll for ``spin`` seconds, then sleep in pauses growing to 1 ms,
+        so an idle consumer costs almost no CPU. True if one is available.
+
+        A latency-critical consumer with a core to spare raises ``spin``."""
+        timeout = _seconds(timeout, "timeout")
+        spin = _seconds(spin, "spin")
         q = self._words()
         start = self._cursor if self._pending else q[_W_TAIL]
         if q[_W_HEAD] != start:
             return True
         now = time.monotonic()
         deadline = now + timeout
-        spin_until = now + min(_SPIN, timeout)
+        spin_until = now + min(spin, timeout)
         while time.monotonic() < spin_until:
             if q[_W_HEAD] != start:
                 return True

@@ -49,6 +49,16 @@ fn positive(value: i64, what: &str) -> PyResult<u64> {
         .ok_or_else(|| PyValueError::new_err(format!("{what} must be at least 1, got {value}")))
 }
 
+/// A non-negative number of seconds (infinity: no limit).
+fn seconds(value: f64, what: &str) -> PyResult<Duration> {
+    if value.is_nan() || value < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be a non-negative number of seconds, got {value}"
+        )));
+    }
+    Ok(Duration::try_from_secs_f64(value).unwrap_or(Duration::MAX))
+}
+
 /// A single-producer single-consumer ring of byte records in shared memory.
 #[pyclass(name = "Ring", module = "binance_streamer._native")]
 pub struct Ring {
@@ -157,17 +167,19 @@ impl Ring {
         self.inner.commit().map_err(to_py)
     }
 
-    fn wait(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
-        if timeout.is_nan() || timeout < 0.0 {
-            return Err(PyValueError::new_err(format!(
-                "timeout must be a non-negative number of seconds, got {timeout}"
-            )));
-        }
-        let timeout = Duration::try_from_secs_f64(timeout).unwrap_or(Duration::MAX);
+    #[pyo3(
+        signature = (timeout, spin = core::DEFAULT_SPIN.as_secs_f64()),
+        text_signature = "(self, /, timeout, spin=5e-05)"
+    )]
+    fn wait(&self, py: Python<'_>, timeout: f64, spin: f64) -> PyResult<bool> {
+        let timeout = seconds(timeout, "timeout")?;
+        let spin = seconds(spin, "spin")?;
         let start = Instant::now();
         loop {
-            let slice = WAIT_SLICE.min(timeout.saturating_sub(start.elapsed()));
-            if py.detach(|| self.inner.wait(slice)).map_err(to_py)? {
+            let elapsed = start.elapsed();
+            let slice = WAIT_SLICE.min(timeout.saturating_sub(elapsed));
+            let spin = spin.saturating_sub(elapsed);
+            if py.detach(|| self.inner.wait(slice, spin)).map_err(to_py)? {
                 return Ok(true);
             }
             if start.elapsed() >= timeout {
