@@ -2,3 +2,5 @@
 ``binance_streamer._native`` (see ``_native.pyi``)."""
 
 __version__ = "0.1.0"
+
+from .ring import Ring, cleanup_stale_segments  # noqa: E402,F401
