@@ -51,9 +51,7 @@ class RingTransport:
     def __init__(self, backend: str, spin: float = 50e-6) -> None:
         self.spin = spin
         self.mod = native.load(backend)
-        self.ring = self.mod.Ring.create(
-            shm.segment_name(f"bench-{uuid.uuid4().hex[:8]}"), RING_BYTES
-        )
+        self.ring = self.mod.Ring.create(shm.segment_name(f"bench-{uuid.uuid4().hex[:8]}"), RING_BYTES)
 
     def in_child(self) -> None:
         self.ring = self.mod.Ring.attach(self.ring.name)  # by name, as a worker would

@@ -366,9 +366,7 @@ def test_parity_and_interop_on_random_histories(
     assert run_history(python_mod, native_mod, history) == expected
 
 
-def test_interop_both_directions_with_wrap_and_full(
-    native_mod: ModuleType, python_mod: ModuleType
-) -> None:
+def test_interop_both_directions_with_wrap_and_full(native_mod: ModuleType, python_mod: ModuleType) -> None:
     for producer_mod, consumer_mod in [(native_mod, python_mod), (python_mod, native_mod)]:
         with created(producer_mod, 8192) as producer:
             with contextlib.closing(consumer_mod.Ring.attach(producer.name)) as consumer:
@@ -438,9 +436,7 @@ def test_an_attaching_python_process_does_not_unlink_at_exit(backend: ModuleType
             "ring.try_push(b'from child')\n"
         )
         mode = "native" if backend.__name__.endswith("_native") else "python"
-        done = subprocess.run(
-            [sys.executable, "-c", code, mode, ring.name], capture_output=True, timeout=60
-        )
+        done = subprocess.run([sys.executable, "-c", code, mode, ring.name], capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert b"resource_tracker" not in done.stderr
         assert os.path.exists(os.path.join(shm.shm_dir(), ring.name))

@@ -154,8 +154,7 @@ def consume(args: Dict[str, Any]) -> None:
                 else:
                     want = describe(expected[current])
                     sys.exit(
-                        f"stream {current} seq {received[current]}: got {describe(record)}, "
-                        f"expected {want}"
+                        f"stream {current} seq {received[current]}: got {describe(record)}, expected {want}"
                     )
             received[current] += 1
             expected[current] = streams[current].next()
@@ -324,9 +323,7 @@ def test_consumer_killed_mid_stream_loses_nothing(backend: ModuleType, tmp_path:
         assert summary["stats"]["used_bytes"] == 0
 
 
-def test_producer_killed_mid_stream_leaves_a_consistent_ring(
-    backend: ModuleType, tmp_path: Path
-) -> None:
+def test_producer_killed_mid_stream_leaves_a_consistent_ring(backend: ModuleType, tmp_path: Path) -> None:
     log = tmp_path / "log"
     with ring_and_children(backend, 64 * 1024) as (ring, children):
         common = dict(backend=mode_of(backend), name=ring.name, min_size=1, max_size=4096)

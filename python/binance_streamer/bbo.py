@@ -24,13 +24,14 @@ import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
+from binance_streamer import runtime, shm
+
 MAGIC = 0x4F424253  # "SBBO"
 VERSION = 1
 HEADER = struct.Struct("<IIII")
 HEADER_SIZE = 64
 SLOT = struct.Struct("<Qqq24s24s24s24s24s")
 SLOT_SIZE = 160
-SHM_DIR = Path("/dev/shm")
 
 
 class Quote(NamedTuple):
@@ -49,10 +50,12 @@ class Quote(NamedTuple):
         return (float(self.bid) + float(self.ask)) / 2
 
 
-def segment_name(output_dir: str | os.PathLike[str]) -> str:
-    """The board's shared-memory name for a collector writing to ``output_dir``."""
+def segment_name(output_dir: str | os.PathLike[str], pid: Optional[int] = None) -> str:
+    """The board's shared-memory name for the collector (``pid``, default this
+    process) writing to ``output_dir``. The owner pid in the name lets the next
+    run clean up what a killed run left (``cleanup_stale_segments``)."""
     digest = hashlib.sha1(str(Path(output_dir).resolve()).encode()).hexdigest()[:12]
-    return f"bstream-bbo-{digest}"
+    return shm.segment_name(f"bbo-{digest}", pid)
 
 
 def _text(b: bytes) -> Optional[str]:
@@ -143,7 +146,7 @@ class Board:
 
 def create_board(output_dir: str | os.PathLike[str], symbols: Sequence[str]) -> Board:
     """Create (or replace) the board for a collector run."""
-    path = SHM_DIR / segment_name(output_dir)
+    path = Path(shm.shm_dir()) / segment_name(output_dir)
     size = HEADER_SIZE + SLOT_SIZE * max(1, len(symbols))
     fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
     try:
@@ -158,8 +161,12 @@ def create_board(output_dir: str | os.PathLike[str], symbols: Sequence[str]) -> 
 
 
 def open_board(output_dir: str | os.PathLike[str]) -> Board:
-    """Attach to the board of the collector writing to ``output_dir`` (FileNotFoundError if none)."""
-    path = SHM_DIR / segment_name(output_dir)
+    """Attach to the board of the collector writing to ``output_dir``
+    (FileNotFoundError if no collector is running there)."""
+    pid = runtime.running_pid(runtime.paths_for(Path(output_dir).resolve()))
+    if pid is None:
+        raise FileNotFoundError(f"no collector is running with output directory {output_dir}")
+    path = Path(shm.shm_dir()) / segment_name(output_dir, pid)
     fd = os.open(path, os.O_RDWR)
     try:
         mm = mmap.mmap(fd, os.fstat(fd).st_size)

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from binance_streamer import bbo, logs, native, runtime
+from binance_streamer import bbo, logs, native, runtime, shm
 from binance_streamer.collector import stats as stats_mod
 from binance_streamer.collector.children import book_main, worker_main, writer_main
 from binance_streamer.collector.plan import Plan, make_plan
@@ -35,11 +35,6 @@ RING_WARN_FILL = 0.8
 
 class AlreadyRunning(RuntimeError):
     pass
-
-
-def ring_capacity(queue_maxsize: int) -> int:
-    """Bytes of ring for ``performance.queue_maxsize`` records (see docs/ring.md)."""
-    return min(1 << 30, max(1 << 20, queue_maxsize * 512))
 
 
 @dataclass
@@ -99,19 +94,18 @@ class ProcessManager:
         removed = self.backend.cleanup_stale_segments()
         if removed:
             log.info("removed %d shared-memory segments left by an earlier run: %s", len(removed), removed)
-        cap = ring_capacity(self.cfg.performance.queue_maxsize)
-        prefix = f"bstream-{os.getpid()}"
+        cap = shm.ring_capacity_for(self.cfg.performance.queue_maxsize)
         for w in self.plan.workers:
             for dest in ("writer", "book"):
-                name = f"{prefix}-w{w.index}-{dest}"
+                name = shm.segment_name(f"w{w.index}-{dest}")
                 self.rings[name] = self.backend.Ring.create(name, cap)
-        name = f"{prefix}-book-writer"
-        self.rings[name] = self.backend.Ring.create(name, max(1 << 20, cap // 4))
+        name = shm.segment_name("book-writer")
+        self.rings[name] = self.backend.Ring.create(name, max(shm.MIN_RING_BYTES, cap // 4))
         self.board = bbo.create_board(self.cfg.output_dir, self.plan.symbols)
 
     def _make_children(self, log_queue: Any, level: int) -> None:
         rt = self.paths.root
-        cfg, prefix = self.cfg, f"bstream-{os.getpid()}"
+        cfg = self.cfg
         syms = list(self.plan.symbols)
         self.resync_epoch = self.ctx.Value("i", 0)
         writer_rings = [n for n in self.rings if n.endswith("-writer")]
@@ -134,7 +128,7 @@ class ProcessManager:
                     cfg,
                     syms,
                     book_rings,
-                    f"{prefix}-book-writer",
+                    shm.segment_name("book-writer"),
                     rt,
                     self.book_stop,
                     *common,
@@ -152,8 +146,8 @@ class ProcessManager:
                         cfg,
                         self.plan,
                         w.index,
-                        f"{prefix}-w{w.index}-writer",
-                        f"{prefix}-w{w.index}-book",
+                        shm.segment_name(f"w{w.index}-writer"),
+                        shm.segment_name(f"w{w.index}-book"),
                         rt,
                         self.workers_stop,
                         *common,

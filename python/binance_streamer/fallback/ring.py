@@ -78,8 +78,7 @@ def _check_name(name: str) -> None:
 
 def _capacity_error(got: object) -> ValueError:
     return ValueError(
-        f"capacity_bytes must be a multiple of 8 between {MIN_CAPACITY} and {MAX_CAPACITY}, "
-        f"got {got}"
+        f"capacity_bytes must be a multiple of 8 between {MIN_CAPACITY} and {MAX_CAPACITY}, got {got}"
     )
 
 
@@ -158,8 +157,7 @@ class Ring:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
-            "cannot create 'Ring' instances; use Ring.create(name, capacity_bytes) "
-            "or Ring.attach(name)"
+            "cannot create 'Ring' instances; use Ring.create(name, capacity_bytes) or Ring.attach(name)"
         )
 
     # -- lifecycle ------------------------------------------------------------
