@@ -15,7 +15,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from binance_streamer import records, streams
-from binance_streamer.collector import gaps
+from binance_streamer.collector import frames, gaps
 from binance_streamer.collector.connection import GiveUp, StreamConnection
 from binance_streamer.collector.depth_sync import DepthSync
 from binance_streamer.collector.outbox import Outbox
@@ -75,11 +75,18 @@ class Worker:
         self.stream_symbol: Dict[bytes, int] = {}
         self.stream_stats: Dict[bytes, _StreamStats] = {}
         self.unrouted = 0
+        # aggTrade ids are contiguous per symbol: a hole (after a reconnect, or
+        # anywhere) is recorded with the exact ids on both sides.
+        self.agg_last: Dict[bytes, int] = {}
+        self.agg_pending: Dict[bytes, str] = {}
+        self.agg_names: Dict[bytes, str] = {}
         for sym in wplan.symbols:
             for name in plan.streams[sym]:
                 wire = streams.wire_name(sym, name).encode()
                 self.stream_symbol[wire] = self.sym_ids[sym]
                 self.stream_stats[wire] = _StreamStats()
+                if name == "aggTrade":
+                    self.agg_names[wire] = name
                 if streams.is_depth(name):
                     self.depth[wire] = DepthSync(
                         backend, sym, self.sym_ids[sym], name, self.rest, self._emit_both
@@ -104,6 +111,24 @@ class Worker:
         if depth is not None:
             self.to_book.push(rec)
             depth.on_diff(frame)
+        elif stream in self.agg_names:
+            self._check_agg(stream, sid, frame, t_us)
+
+    def _check_agg(self, stream: bytes, sid: int, frame: bytes, t_us: int) -> None:
+        a = frames.agg_trade_id(frame)
+        if a is None:
+            return  # malformed: the writer reports it
+        last = self.agg_last.get(stream)
+        reason = self.agg_pending.pop(stream, None)
+        if last is not None and a > last + 1:
+            why = reason or gaps.SEQUENCE_BREAK
+            self.to_writer.push(
+                gaps.gap_record(
+                    sid, "aggTrade", why, last, a, f"aggTrade ids {last + 1}..{a - 1} missing", t_us
+                )
+            )
+        if last is None or a > last:
+            self.agg_last[stream] = a
 
     # --- events ---------------------------------------------------------------------
 
@@ -130,6 +155,8 @@ class Worker:
             d = self.depth.get(wire)
             if d is not None:
                 d.on_reconnect(outage)
+            elif wire in self.agg_names:
+                self.agg_pending[wire] = gaps.RECONNECT  # exact ids known at the next trade
             else:
                 self.to_writer.push(
                     gaps.gap_record(
