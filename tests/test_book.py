@@ -416,3 +416,30 @@ def test_argument_errors(backend: ModuleType) -> None:
     for method in (book.apply_diff_bytes, book.apply_snapshot_bytes, backend.depth_ids):
         with pytest.raises(TypeError):
             method('{"U":1}')
+
+
+def test_repeated_reads_follow_every_change(synced: Any) -> None:
+    """Reads may reuse the objects of unchanged levels; they must never be stale."""
+    first = synced.bids(10)
+    first.clear()  # the caller owns the list
+    assert synced.bids(10) == [("100.0", "1"), ("99.5", "2"), ("99.0", "3")]
+    synced.apply_diff_bytes(frame(106, 107, 105, bids=[["99.5", "2.5"], ["99.9", "1"]]))
+    assert synced.best_bid() == ("100.0", "1")
+    assert synced.bids(10) == [("100.0", "1"), ("99.9", "1"), ("99.5", "2.5"), ("99.0", "3")]
+    assert synced.bids(10, as_float=True) == [(100.0, 1.0), (99.9, 1.0), (99.5, 2.5), (99.0, 3.0)]
+    synced.apply_diff_bytes(frame(108, 109, 107, bids=[["100.0", "0"], ["100.00", "0"]]))
+    assert synced.best_bid() == ("99.9", "1")
+    assert synced.best_bid(True) == (99.9, 1.0)
+    assert synced.bids(2) == [("99.9", "1"), ("99.5", "2.5")]
+    synced.apply_diff_bytes(frame(110, 111, 109, bids=[["99.9", "1.0"]]))
+    assert synced.bids(1) == [("99.9", "1.0")], "same value, new text: the text is refreshed"
+
+
+def test_mid_and_spread_stay_exact_at_the_largest_prices(backend: ModuleType) -> None:
+    top = "18446744073709551615.999999999999999999"
+    book = backend.OrderBook()
+    book.apply_snapshot(1, [[top, "1"]], [[top, "1"]])
+    assert (book.mid(), book.spread()) == (top, "0.000000000000000000")
+    book.apply_snapshot(1, [[top, "1"]], [["0.000000000000000001", "1"]])
+    assert book.mid() == "9223372036854775808.000000000000000000"
+    assert book.spread() == "-18446744073709551615.999999999999999998"

@@ -369,9 +369,10 @@ impl OrderBook {
         let (bid, ask) = (self.bids.best()?, self.asks.best()?);
         let sum = bid.price.scaled() + ask.price.scaled();
         let places = bid.price_places.max(ask.price_places) as u32;
-        // sum / 2 in units of 1e-19 is sum * 5; < 1.9e38 fits an i128.
+        // sum / 2 in units of 1e-19 is sum * 5, below 1.9e38: fits a u128.
         Some(scaled_to_text(
-            (sum * 5) as i128,
+            false,
+            sum * 5,
             FRAC_DIGITS as u32 + 1,
             places,
         ))
@@ -380,9 +381,17 @@ impl OrderBook {
     /// Best ask minus best bid as exact decimal text (negative when crossed).
     pub fn spread_text(&self) -> Option<String> {
         let (bid, ask) = (self.bids.best()?, self.asks.best()?);
-        let diff = ask.price.scaled() as i128 - bid.price.scaled() as i128;
-        let places = bid.price_places.max(ask.price_places) as u32;
-        Some(scaled_to_text(diff, FRAC_DIGITS as u32, places))
+        let (ask, bid, places) = (
+            ask.price.scaled(),
+            bid.price.scaled(),
+            bid.price_places.max(ask.price_places),
+        );
+        Some(scaled_to_text(
+            ask < bid,
+            ask.abs_diff(bid),
+            FRAC_DIGITS as u32,
+            places as u32,
+        ))
     }
 
     /// A cheap fingerprint of the top `n` levels of each side, to compare two

@@ -11,7 +11,8 @@ use std::fmt;
 /// Fraction digits a [`Fixed`] can hold.
 pub const FRAC_DIGITS: u8 = 18;
 
-const POW10: [u64; 20] = {
+/// Powers of ten that fit a u64.
+pub(crate) const POW10: [u64; 20] = {
     let mut table = [1u64; 20];
     let mut i = 1;
     while i < 20 {
@@ -184,11 +185,11 @@ pub fn to_f64(d: Decimal) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Formats a signed value in units of 10^-`scale` (scale <= 19) with the
-/// fewest fraction digits >= `min_places` that keep it exact.
-pub fn scaled_to_text(value: i128, scale: u32, min_places: u32) -> String {
-    let negative = value < 0;
-    let magnitude = value.unsigned_abs();
+/// Formats `magnitude` units of 10^-`scale` (scale <= 19), with a minus
+/// sign if `negative`, using the fewest fraction digits >= `min_places`
+/// that keep it exact. Sign and magnitude are separate because a midpoint
+/// in 1e-19 units can exceed `i128::MAX`.
+pub fn scaled_to_text(negative: bool, magnitude: u128, scale: u32, min_places: u32) -> String {
     let unit = 10u128.pow(scale);
     let int = magnitude / unit;
     let mut frac = magnitude % unit;
@@ -298,10 +299,23 @@ mod tests {
 
     #[test]
     fn scaled_text_keeps_minimum_places_and_sign() {
-        assert_eq!(scaled_to_text(76115 * 10i128.pow(15), 19, 4), "7.6115");
-        assert_eq!(scaled_to_text(7_611_000_000_000_000_000, 18, 4), "7.6110");
-        assert_eq!(scaled_to_text(-1_000_000_000_000_000, 18, 4), "-0.0010");
-        assert_eq!(scaled_to_text(5, 19, 0), "0.0000000000000000005");
-        assert_eq!(scaled_to_text(0, 18, 0), "0");
+        assert_eq!(
+            scaled_to_text(false, 76115 * 10u128.pow(15), 19, 4),
+            "7.6115"
+        );
+        assert_eq!(
+            scaled_to_text(false, 7_611_000_000_000_000_000, 18, 4),
+            "7.6110"
+        );
+        assert_eq!(
+            scaled_to_text(true, 1_000_000_000_000_000, 18, 4),
+            "-0.0010"
+        );
+        assert_eq!(scaled_to_text(false, 5, 19, 0), "0.0000000000000000005");
+        assert_eq!(scaled_to_text(false, 0, 18, 0), "0");
+        assert_eq!(
+            scaled_to_text(false, u128::MAX, 19, 0),
+            "34028236692093846346.3374607431768211455"
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use super::fixed::{self, Decimal, DecimalError};
+use super::fixed::{self, Decimal, DecimalError, Fixed, FRAC_DIGITS, POW10};
 use super::level::Level;
 
 /// Invalid JSON: what was wrong and the byte offset where it was noticed.
@@ -464,6 +464,62 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A string holding a decimal: parsed while it is scanned when it is
+    /// plain `digits[.digits]` (every price and quantity the exchange
+    /// sends), else scanned as any string and then parsed.
+    #[inline]
+    fn decimal_string(&mut self) -> Result<Result<Decimal, DecimalError>, JsonError> {
+        let start = self.pos;
+        let buf = self.buf;
+        let mut i = start + 1;
+        let mut int: u64 = 0;
+        let mut overflow = false;
+        while let Some(&b) = buf.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            match int
+                .checked_mul(10)
+                .and_then(|v| v.checked_add((b - b'0') as u64))
+            {
+                Some(v) => int = v,
+                None => overflow = true,
+            }
+            i += 1;
+        }
+        let mut frac: u64 = 0;
+        let mut places = 0usize;
+        let mut plain = i > start + 1; // at least one integer digit
+        if plain && buf.get(i) == Some(&b'.') {
+            i += 1;
+            while let Some(&b) = buf.get(i) {
+                if !b.is_ascii_digit() || places == FRAC_DIGITS as usize {
+                    break;
+                }
+                frac = frac * 10 + (b - b'0') as u64;
+                places += 1;
+                i += 1;
+            }
+            plain = places > 0;
+        }
+        if plain && buf.get(i) == Some(&b'"') {
+            self.pos = i + 1;
+            if overflow {
+                return Ok(Err(DecimalError::TooLarge));
+            }
+            let frac = frac * POW10[FRAC_DIGITS as usize - places];
+            return Ok(Ok(Decimal {
+                value: Fixed { int, frac },
+                places: places as u8,
+            }));
+        }
+        // Anything unusual (escapes, signs, too many places, not a string
+        // end): the general string scan decides validity, then the text.
+        self.pos = start;
+        let (raw, escaped) = self.string()?;
+        Ok(decimal(raw, escaped))
+    }
+
     /// A string value equal to `expected`: Ok(true); any other valid value:
     /// Ok(false).
     fn string_equals(&mut self, expected: &[u8]) -> Result<bool, JsonError> {
@@ -616,15 +672,15 @@ impl<'a> Cursor<'a> {
         }
         self.pos += 1;
         self.ws();
-        // Each of the first two elements: Some((raw, escaped)) if a string.
-        let mut parts: [Option<(&'a [u8], bool)>; 2] = [None, None];
+        // Each of the first two elements: Some(parsed) if it is a string.
+        let mut parts: [Option<Result<Decimal, DecimalError>>; 2] = [None, None];
         let mut count = 0;
         if self.peek() == Some(b']') {
             self.pos += 1;
         } else {
             loop {
                 if count < 2 && self.peek() == Some(b'"') {
-                    parts[count] = Some(self.string()?);
+                    parts[count] = Some(self.decimal_string()?);
                 } else {
                     self.skip_value()?;
                 }
@@ -648,12 +704,10 @@ impl<'a> Cursor<'a> {
         }
         let mut values = [Decimal::default(); 2];
         for (k, part) in [Part::Price, Part::Quantity].into_iter().enumerate() {
-            let Some((raw, escaped)) = parts[k] else {
-                return Ok(Err(FieldError::NotString { field, index, part }));
-            };
-            match decimal(raw, escaped) {
-                Ok(d) => values[k] = d,
-                Err(error) => {
+            match parts[k] {
+                None => return Ok(Err(FieldError::NotString { field, index, part })),
+                Some(Ok(d)) => values[k] = d,
+                Some(Err(error)) => {
                     return Ok(Err(FieldError::BadDecimal {
                         field,
                         index,
@@ -885,6 +939,49 @@ mod tests {
             field_error(r#"{"U":1,"u":2,"pu":1,"b":[["0.1234567890123456789","2"]],"a":[]}"#),
             "depth update: b[0] price has more than 18 decimal places"
         );
+    }
+
+    #[test]
+    fn level_strings_parse_exactly_like_fixed_parse() {
+        // The scanner's in-place fast path must agree with the general one.
+        for text in [
+            "0",
+            "5",
+            "5.",
+            ".5",
+            "007.50",
+            "0.000",
+            "1.234567890123456789",
+            "1.2345678901234567891",
+            "18446744073709551615.5",
+            "18446744073709551616",
+            "18446744073709551616.1234567890123456789",
+            "18446744073709551616.x",
+            "1a",
+            "1.2.3",
+            "-1",
+            "",
+            "1e5",
+            " 1",
+            "1 ",
+            "1.5x",
+        ] {
+            let frame = format!(r#"{{"U":1,"u":1,"pu":0,"b":[["{text}","1"]],"a":[]}}"#);
+            let mut out = Vec::new();
+            let got = parse_diff(frame.as_bytes(), Some(&mut out)).map(|_| out[0].price());
+            match fixed::parse(text.as_bytes()) {
+                Ok(d) => assert_eq!(got, Ok(d), "{text:?}"),
+                Err(error) => {
+                    let expected = FieldError::BadDecimal {
+                        field: "b",
+                        index: 0,
+                        part: Part::Price,
+                        error,
+                    };
+                    assert_eq!(got, Err(ParseError::Field(expected)), "{text:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -486,6 +486,28 @@ fn snapshot_while_synced_starts_over() {
 }
 
 #[test]
+fn mid_and_spread_are_exact_at_the_largest_prices() {
+    let top = "18446744073709551615.999999999999999999";
+    let mut book = OrderBook::default();
+    book.apply_snapshot(1, &levels(&[(top, "1")]), &levels(&[(top, "1")]));
+    assert_eq!(book.mid_text().as_deref(), Some(top));
+    assert_eq!(book.spread_text().as_deref(), Some("0.000000000000000000"));
+    book.apply_snapshot(
+        1,
+        &levels(&[(top, "1")]),
+        &levels(&[("0.000000000000000001", "1")]),
+    );
+    assert_eq!(
+        book.mid_text().as_deref(),
+        Some("9223372036854775808.000000000000000000")
+    );
+    assert_eq!(
+        book.spread_text().as_deref(),
+        Some("-18446744073709551615.999999999999999998")
+    );
+}
+
+#[test]
 fn mid_spread_and_checksum_are_exact() {
     let mut book = OrderBook::default();
     book.apply_snapshot(

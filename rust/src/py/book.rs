@@ -156,10 +156,95 @@ fn text_obj<'py>(
     })
 }
 
+/// Reads of at most this many levels reuse the tuples they returned last
+/// time; a larger dump builds fresh objects rather than pin that many.
+const CACHED_LEVELS: usize = 1000;
+
+/// How far from its old position a cached level is looked for: a change
+/// near the top shifts the levels below it by a place or two.
+const SEARCH_WINDOW: usize = 8;
+
+/// The `(price, qty)` tuples last returned for the top of one side, in one
+/// output mode. Tuples and strings are immutable, so while a level is
+/// unchanged the same object can be handed out again: after a typical diff
+/// most of the top 10 is untouched, and a read-heavy caller (the orderbook
+/// manager reads best and top 10 after every diff) then mostly gets
+/// existing objects instead of new strings.
+#[derive(Default)]
+struct ReadCache {
+    levels: Vec<(Level, Py<PyTuple>)>,
+}
+
+impl ReadCache {
+    /// The cached tuple for `level`, looked for at `index` first (the usual
+    /// place when nothing above it changed), then nearby.
+    fn find(&self, index: usize, level: &Level) -> Option<&Py<PyTuple>> {
+        if let Some((cached, obj)) = self.levels.get(index) {
+            if cached == level {
+                return Some(obj);
+            }
+        }
+        let start = index.saturating_sub(SEARCH_WINDOW).min(self.levels.len());
+        let end = (index + SEARCH_WINDOW + 1).min(self.levels.len());
+        self.levels[start..end]
+            .iter()
+            .find(|(cached, _)| cached == level)
+            .map(|(_, obj)| obj)
+    }
+}
+
+/// Builds the top-`n` list from `levels` (best first), reusing and then
+/// refreshing `cache`.
+fn top_list<'py, 'a>(
+    py: Python<'py>,
+    levels: impl ExactSizeIterator<Item = &'a Level>,
+    n: usize,
+    as_float: bool,
+    cache: &mut ReadCache,
+) -> PyResult<Bound<'py, PyList>> {
+    let n = n.min(levels.len());
+    if n > CACHED_LEVELS {
+        let items = levels
+            .take(n)
+            .map(|l| level_obj(py, l, as_float))
+            .collect::<PyResult<Vec<_>>>()?;
+        return PyList::new(py, items);
+    }
+    let mut fresh: Vec<(Level, Py<PyTuple>)> = Vec::with_capacity(n);
+    for (index, level) in levels.take(n).enumerate() {
+        let obj = match cache.find(index, level) {
+            Some(obj) => obj.clone_ref(py),
+            None => level_obj(py, level, as_float)?.unbind(),
+        };
+        fresh.push((*level, obj));
+    }
+    let list = PyList::new(py, fresh.iter().map(|(_, obj)| obj.bind(py)))?;
+    cache.levels = fresh;
+    Ok(list)
+}
+
+/// The best level's tuple, from the cache when unchanged.
+fn best_obj<'py>(
+    py: Python<'py>,
+    best: Option<&Level>,
+    as_float: bool,
+    cache: &ReadCache,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let Some(level) = best else {
+        return Ok(None);
+    };
+    match cache.levels.first() {
+        Some((cached, obj)) if cached == level => Ok(Some(obj.bind(py).clone())),
+        _ => level_obj(py, level, as_float).map(Some),
+    }
+}
+
 /// The local order book of one symbol; see docs/orderbook.md.
 #[pyclass(module = "binance_streamer._native", name = "OrderBook")]
 pub struct PyOrderBook {
     book: OrderBook,
+    /// `[bids, asks][as_float]`.
+    reads: [[ReadCache; 2]; 2],
 }
 
 #[pymethods]
@@ -169,6 +254,7 @@ impl PyOrderBook {
     fn new(max_buffered: MaxBuffered) -> Self {
         PyOrderBook {
             book: OrderBook::new(max_buffered.0),
+            reads: Default::default(),
         }
     }
 
@@ -292,11 +378,12 @@ impl PyOrderBook {
         py: Python<'py>,
         as_float: bool,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        self.book
-            .bids()
-            .best()
-            .map(|l| level_obj(py, l, as_float))
-            .transpose()
+        best_obj(
+            py,
+            self.book.bids().best(),
+            as_float,
+            &self.reads[0][as_float as usize],
+        )
     }
 
     #[pyo3(signature = (as_float = false))]
@@ -305,47 +392,36 @@ impl PyOrderBook {
         py: Python<'py>,
         as_float: bool,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        self.book
-            .asks()
-            .best()
-            .map(|l| level_obj(py, l, as_float))
-            .transpose()
+        best_obj(
+            py,
+            self.book.asks().best(),
+            as_float,
+            &self.reads[1][as_float as usize],
+        )
     }
 
     #[pyo3(signature = (n = None, as_float = false))]
     fn bids<'py>(
-        &self,
+        &mut self,
         py: Python<'py>,
         n: Option<TopN>,
         as_float: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let n = n.map_or(usize::MAX, |n| n.0);
-        let items = self
-            .book
-            .bids()
-            .iter()
-            .take(n)
-            .map(|l| level_obj(py, l, as_float))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+        let cache = &mut self.reads[0][as_float as usize];
+        top_list(py, self.book.bids().iter(), n, as_float, cache)
     }
 
     #[pyo3(signature = (n = None, as_float = false))]
     fn asks<'py>(
-        &self,
+        &mut self,
         py: Python<'py>,
         n: Option<TopN>,
         as_float: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let n = n.map_or(usize::MAX, |n| n.0);
-        let items = self
-            .book
-            .asks()
-            .iter()
-            .take(n)
-            .map(|l| level_obj(py, l, as_float))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+        let cache = &mut self.reads[1][as_float as usize];
+        top_list(py, self.book.asks().iter(), n, as_float, cache)
     }
 
     #[pyo3(signature = (as_float = false))]
