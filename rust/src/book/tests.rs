@@ -706,11 +706,12 @@ mod measure {
         fn top(&self, n: usize, f: impl FnMut(&Level));
     }
 
-    /// The chosen layout: [`BookSide`], a `BTreeMap`.
+    /// The chosen layout: [`BookSide`], a hash map of levels plus a
+    /// `BTreeSet` of prices.
     #[derive(Default)]
-    struct Tree<const BIDS: bool>(BookSide<BIDS>);
+    struct Chosen<const BIDS: bool>(BookSide<BIDS>);
 
-    impl<const BIDS: bool> Store for Tree<BIDS> {
+    impl<const BIDS: bool> Store for Chosen<BIDS> {
         fn load(&mut self, levels: &[Level]) {
             self.0.load(levels);
         }
@@ -719,6 +720,31 @@ mod measure {
         }
         fn top(&self, n: usize, f: impl FnMut(&Level)) {
             self.0.iter().take(n).for_each(f);
+        }
+    }
+
+    /// A plain `BTreeMap` from price to level.
+    #[derive(Default)]
+    struct Tree<const BIDS: bool>(std::collections::BTreeMap<Fixed, Level>);
+
+    impl<const BIDS: bool> Store for Tree<BIDS> {
+        fn load(&mut self, levels: &[Level]) {
+            self.0.clear();
+            levels.iter().for_each(|l| self.apply(l));
+        }
+        fn apply(&mut self, level: &Level) {
+            if level.qty.is_zero() {
+                self.0.remove(&level.price);
+            } else {
+                self.0.insert(level.price, *level);
+            }
+        }
+        fn top(&self, n: usize, f: impl FnMut(&Level)) {
+            if BIDS {
+                self.0.values().rev().take(n).for_each(f);
+            } else {
+                self.0.values().take(n).for_each(f);
+            }
         }
     }
 
@@ -823,6 +849,7 @@ mod measure {
             } else {
                 "apply only"
             };
+            let c = time::<Chosen<true>, Chosen<false>>(&snapshot, &diffs, read_top, 20);
             let t = time::<Tree<true>, Tree<false>>(&snapshot, &diffs, read_top, 20);
             let v = time::<SortedVec<true, true>, SortedVec<false, true>>(
                 &snapshot, &diffs, read_top, 20,
@@ -830,7 +857,10 @@ mod measure {
             let f = time::<SortedVec<true, false>, SortedVec<false, false>>(
                 &snapshot, &diffs, read_top, 20,
             );
-            println!("{label}: BTreeMap {t:.1} ns/change, sorted Vec best-last {v:.1}, sorted Vec best-first {f:.1}");
+            println!(
+                "{label} (ns/change): hash map + BTreeSet {c:.1}, BTreeMap {t:.1}, \
+                 sorted Vec best-last {v:.1}, sorted Vec best-first {f:.1}"
+            );
         }
     }
 }
