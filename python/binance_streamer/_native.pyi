@@ -11,14 +11,15 @@ __version__: str
 # Result of every apply_* call: (status, last_id, next_id), status one of
 # "applied", "synced", "stale", "buffered", "gap", "unbridged", "loaded".
 
-from typing import Literal, Optional, Sequence, Tuple, Union, overload
+from typing import Literal, Optional, Sequence, Tuple, Union, final, overload
 
 _Status = Literal["applied", "synced", "stale", "buffered", "gap", "unbridged", "loaded"]
 _Result = Tuple[_Status, int, int]
 _Pairs = Sequence[Sequence[str]]
 
+@final
 class OrderBook:
-    def __init__(self, max_buffered: int = 1000) -> None: ...
+    def __new__(cls, max_buffered: int = 1000) -> OrderBook: ...
     def apply_snapshot(self, last_update_id: int, bids: _Pairs, asks: _Pairs) -> _Result: ...
     def apply_snapshot_bytes(self, body: bytes) -> _Result: ...
     def apply_diff(

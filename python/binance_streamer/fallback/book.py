@@ -39,7 +39,7 @@ _MASK = 2**64 - 1
 
 
 class _Side:
-    """One side; ``ascending_best`` False for bids (best = highest key)."""
+    """One side: keys ascending, so the best bid is the last key and the best ask the first."""
 
     __slots__ = ("levels", "keys", "is_bids")
 

@@ -33,8 +33,6 @@ pub struct Fixed {
 }
 
 impl Fixed {
-    pub const ZERO: Fixed = Fixed { int: 0, frac: 0 };
-
     pub fn is_zero(self) -> bool {
         self.int == 0 && self.frac == 0
     }

@@ -25,7 +25,7 @@ pub struct JsonError {
     pub what: &'static str,
 }
 
-/// Which side a level list belongs to, spelled as in the message.
+/// Which half of a `[price, quantity]` pair an error is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
     Price,

@@ -250,7 +250,10 @@ pub struct PyOrderBook {
 #[pymethods]
 impl PyOrderBook {
     #[new]
-    #[pyo3(signature = (max_buffered = MaxBuffered(DEFAULT_MAX_BUFFERED)))]
+    #[pyo3(
+        signature = (max_buffered = MaxBuffered(DEFAULT_MAX_BUFFERED)),
+        text_signature = "(max_buffered=1000)"
+    )]
     fn new(max_buffered: MaxBuffered) -> Self {
         PyOrderBook {
             book: OrderBook::new(max_buffered.0),
@@ -434,7 +437,7 @@ impl PyOrderBook {
         text_obj(py, self.book.spread_text(), as_float)
     }
 
-    #[pyo3(signature = (n = TopN(10)))]
+    #[pyo3(signature = (n = TopN(10)), text_signature = "(self, /, n=10)")]
     fn checksum(&self, n: TopN) -> u64 {
         self.book.checksum(n.0)
     }
