@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any, Callable, List, NamedTuple, Tuple
 
 import pytest
+
 from binance_streamer import native
 
 CAPTURE = (
-    Path(__file__).resolve().parent.parent
-    / "tests/data/hftbacktest/examples/usdm/btcusdt_20240808_depth.gz"
+    Path(__file__).resolve().parent.parent / "tests/data/hftbacktest/examples/usdm/btcusdt_20240808_depth.gz"
 )
 GROUPS = {False: "orderbook-apply", True: "orderbook-apply+top10"}
 TOP = 10

@@ -117,9 +117,7 @@ def test_stream_that_skips_the_loaded_snapshot_is_unbridged(backend: ModuleType)
     assert (book.state, book.bid_count, book.buffered) == ("empty", 0, 1)
 
 
-def test_pu_break_is_a_gap_and_the_breaking_diff_starts_the_buffer(
-    backend: ModuleType, synced: Any
-) -> None:
+def test_pu_break_is_a_gap_and_the_breaking_diff_starts_the_buffer(backend: ModuleType, synced: Any) -> None:
     assert synced.apply_diff_bytes(frame(106, 110, 105, bids=[["100.0", "4"]])) == (
         "applied",
         105,

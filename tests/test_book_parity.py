@@ -210,9 +210,7 @@ def test_backends_agree_on_every_step(
 def test_backends_agree_on_arbitrary_bytes(
     native_mod: ModuleType, python_mod: ModuleType, data: bytes
 ) -> None:
-    assert outcome(lambda: native_mod.depth_ids(data)) == outcome(
-        lambda: python_mod.depth_ids(data)
-    )
+    assert outcome(lambda: native_mod.depth_ids(data)) == outcome(lambda: python_mod.depth_ids(data))
     assert outcome(lambda: native_mod.OrderBook().apply_snapshot_bytes(data)) == outcome(
         lambda: python_mod.OrderBook().apply_snapshot_bytes(data)
     )
@@ -242,8 +240,7 @@ def test_backends_agree_on_the_btcusdt_capture(
             body = line.split(b" ", 1)[1].rstrip(b"\n")
             is_snapshot = body.startswith(b'{"lastUpdateId"')
             results = [
-                b.apply_snapshot_bytes(body) if is_snapshot else b.apply_diff_bytes(body)
-                for b in books
+                b.apply_snapshot_bytes(body) if is_snapshot else b.apply_diff_bytes(body) for b in books
             ]
             assert results[0] == results[1]
             if n % 50 == 0:

@@ -55,9 +55,7 @@ def test_cryptofeed_capture_syncs_every_symbol_without_a_false_gap(
         assert Decimal(book.best_bid()[0]) < Decimal(book.best_ask()[0])
 
 
-def test_cryptofeed_capture_bridges_on_the_documented_boundaries(
-    backend: ModuleType, data_dir: Path
-) -> None:
+def test_cryptofeed_capture_bridges_on_the_documented_boundaries(backend: ModuleType, data_dir: Path) -> None:
     """SUSHIUSDT's first applicable diff has U == lastUpdateId; the other three
     symbols' have u == lastUpdateId, which must be kept (the spot rule drops it)."""
     events = cryptofeed_events(data_dir)

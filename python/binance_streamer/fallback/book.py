@@ -245,14 +245,10 @@ class OrderBook:
         pair = self._asks.levels[keys[0]]
         return _float_pair(pair) if as_float else pair
 
-    def bids(
-        self, n: Optional[int] = None, as_float: bool = False
-    ) -> Union[List[Pair], List[FloatPair]]:
+    def bids(self, n: Optional[int] = None, as_float: bool = False) -> Union[List[Pair], List[FloatPair]]:
         return self._top(self._bids, n, as_float)
 
-    def asks(
-        self, n: Optional[int] = None, as_float: bool = False
-    ) -> Union[List[Pair], List[FloatPair]]:
+    def asks(self, n: Optional[int] = None, as_float: bool = False) -> Union[List[Pair], List[FloatPair]]:
         return self._top(self._asks, n, as_float)
 
     @staticmethod

@@ -185,9 +185,7 @@ def _get(obj: dict, name: str, context: str) -> Any:
     return value
 
 
-def diff_fields(
-    first: Any, last: Any, prev: Any, bids: Any, asks: Any, context: str = DIFF
-) -> DiffFields:
+def diff_fields(first: Any, last: Any, prev: Any, bids: Any, asks: Any, context: str = DIFF) -> DiffFields:
     """Checks a depthUpdate's values in the Rust order: U, u, pu, U <= u, b, a."""
     first = id_field(first, "U", context)
     last = id_field(last, "u", context)
@@ -225,9 +223,7 @@ def parse_diff(frame: bytes) -> DiffFields:
     return DiffFields(first, last, prev, bids, asks)
 
 
-def snapshot_fields(
-    last_update_id: Any, bids: Any, asks: Any
-) -> Tuple[int, List[Level], List[Level]]:
+def snapshot_fields(last_update_id: Any, bids: Any, asks: Any) -> Tuple[int, List[Level], List[Level]]:
     return (
         id_field(last_update_id, "lastUpdateId", SNAPSHOT),
         levels_field(bids, "bids", SNAPSHOT),
