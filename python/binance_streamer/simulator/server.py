@@ -79,9 +79,11 @@ class SimServer:
         app = web.Application()
         app.add_routes(self.rest.routes())
         app.add_routes([web.get("/{path:.*}", self._ws_entry)])
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, shutdown_timeout=1.0)
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         self.clock.anchor_now()
