@@ -273,7 +273,7 @@ async def handle_ws(
             elif msg.type == WSMsgType.PING:
                 await ws.pong(msg.data)
             elif msg.type == WSMsgType.PONG:
-                if msg.data in conn.pings:
+                if bytes(msg.data) in conn.pings:
                     conn.pings.clear()  # the client is alive; older pings are moot
             elif msg.type == WSMsgType.BINARY:
                 await conn.send_json({"error": {"code": 3, "msg": "Invalid JSON: binary frame"}})
