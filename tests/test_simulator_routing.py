@@ -183,6 +183,13 @@ def test_stream_limit_per_connection(simulator: Simulator) -> None:
     assert over.closed and over.close_code == 1008
 
 
+def test_stream_limit_applies_to_the_url_too(simulator: Simulator) -> None:
+    names = "/".join(f"btcusdt@kline_{i}x" for i in range(1025))
+    over = frames(simulator, f"/market/stream?streams={names}", duration=1.0)
+    assert over.json() == [{"error": {"code": 4, "msg": "Too many subscriptions"}}]
+    assert over.closed and over.close_code == 1008
+
+
 def test_incoming_message_rate_limit(simulator: Simulator) -> None:
     calm = [{"method": "LIST_SUBSCRIPTIONS", "id": i} for i in range(10)]
     ok = frames(simulator, "/market/ws", duration=0.3, send=calm)

@@ -22,7 +22,7 @@ from .clock import SimClock
 from .config import SimConfig
 from .instruments import instrument_for
 from .klines import INTERVALS, KlineBook
-from .market import SymbolMarket, UpdateIds
+from .market import Change, SymbolMarket, UpdateIds
 from .streams import DEPTH_SPEEDS, PARTIAL_LEVELS
 from .truth import (
     KIND_AGG_TRADE,
@@ -124,13 +124,13 @@ class Engine:
         t_ms = self.last_tick_ms = self.tick_ms(k)
         frames: list[Frame] = []
         for st in self.states:
-            self.ids.take(self.hidden_rng.randrange(0, 64))  # the rest of the exchange
+            self.ids.take(int(self.hidden_rng.random() * 64))  # the rest of the exchange
             self._step_symbol(st, k, t_ms, frames)
         return frames
 
     def _step_symbol(self, st: SymbolState, k: int, t_ms: int, frames: list[Frame]) -> None:
         wanted, ins, market, log = self.wanted, st.instrument, st.market, st.truth
-        e_ms = t_ms + st.delay_rng.randint(0, self.max_delay_ms)
+        e_ms = t_ms + int(st.delay_rng.random() * (self.max_delay_ms + 1))
         closed = st.kbook.advance(t_ms)
         changes, trades = market.step()
         extend = log.changes.data.extend
@@ -139,7 +139,7 @@ class Engine:
         for iv, bar in closed:
             name = st.kline_names[iv]
             if name in wanted:
-                seq = log.kline_log(iv).append((e_ms, True, bar))
+                seq = log.kline_log(iv).append((e_ms, True, bar.as_tuple()))
                 text = payloads.kline(ins, iv, bar, e_ms, True)
                 frames.append(Frame(name, KIND_KLINE, seq, text))
         agg_wanted = st.agg_name in wanted
@@ -151,12 +151,12 @@ class Engine:
             if agg_wanted:
                 text = payloads.agg_trade(ins, t, t_ms, e_ms)
                 frames.append(Frame(st.agg_name, KIND_AGG_TRADE, seq, text))
-        self._depth(st, k, t_ms, e_ms, frames)
+        self._depth(st, k, t_ms, e_ms, changes, frames)
         if pushes_at(k, _KLINE_WINDOW_MS):
             for iv, name in st.kline_names.items():
                 if name in wanted:
-                    bar = st.kbook.current(iv).copy()
-                    seq = log.kline_log(iv).append((e_ms, False, bar))
+                    bar = st.kbook.current(iv)
+                    seq = log.kline_log(iv).append((e_ms, False, bar.as_tuple()))
                     text = payloads.kline(ins, iv, bar, e_ms, False)
                     frames.append(Frame(name, KIND_KLINE, seq, text))
         if st.ticker_name in wanted:
@@ -171,9 +171,18 @@ class Engine:
             if name in wanted and pushes_at(k, ms):
                 frames.append(Frame(name, KIND_OTHER, -1, self._mark_price(st, e_ms)))
 
-    def _depth(self, st: SymbolState, k: int, t_ms: int, e_ms: int, frames: list[Frame]) -> None:
+    def _depth(
+        self,
+        st: SymbolState,
+        k: int,
+        t_ms: int,
+        e_ms: int,
+        tick_changes: list[Change],
+        frames: list[Frame],
+    ) -> None:
         wanted, log, market = self.wanted, st.truth, st.market
         hi = len(log.changes)
+        tick_lo = hi - len(tick_changes)
         for ms, win in st.windows.items():
             if hi == win.lo or not pushes_at(k, ms):
                 continue
@@ -186,7 +195,9 @@ class Engine:
                 row = (e_ms, t_ms, first_id, last_id, win.pu, win.lo, hi, withheld)
                 seq = log.depth_log(ms).append(row)
                 if not withheld:
-                    text = Truth.depth_payload(log, row, log.changes.rows(win.lo, hi))
+                    # a one-tick window is exactly this tick's changes: skip the log slice
+                    window = tick_changes if win.lo == tick_lo else log.changes.rows(win.lo, hi)
+                    text = Truth.depth_payload(log, row, window)
                     frames.append(Frame(name, KIND_DEPTH, seq, text))
             for n in PARTIAL_LEVELS:
                 pname = st.partial_names.get((n, ms))

@@ -126,6 +126,24 @@ class Bar:
     def copy(self) -> Bar:
         return Bar(**self.__dict__)
 
+    def as_tuple(self) -> tuple[int, ...]:
+        """Ints only: the form the truth log keeps (no per-push object for the GC to walk)."""
+        return (
+            self.open_ms,
+            self.close_ms,
+            self.o,
+            self.h,
+            self.low,
+            self.c,
+            self.v,
+            self.q,
+            self.n,
+            self.taker_v,
+            self.taker_q,
+            self.first_id,
+            self.last_id,
+        )
+
 
 class KlineBook:
     """Bars of every interval for one symbol, driven by the simulated clock."""

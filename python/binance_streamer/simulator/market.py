@@ -92,6 +92,7 @@ class SymbolMarket:
     ) -> None:
         self.instrument = instrument
         self.rng = rng
+        self._random = rng.random  # hot path: one bound method, no randrange overhead
         self.ids = ids
         self.band = levels  # max distance in ticks from the touch; bounds the book size
         self.trades_per_tick = trades_per_tick
@@ -143,9 +144,15 @@ class SymbolMarket:
         self.last_uid = uid
         out.append(Change(uid, is_bid, price, qty))
 
+    def _below(self, n: int) -> int:
+        """Uniform integer in [0, n)."""
+        return int(self._random() * n)
+
+    def _exponential(self, mean: float) -> float:
+        return -math.log(1.0 - self._random()) * mean
+
     def _level_qty(self) -> int:
-        units = max(1, round(self.rng.expovariate(1.0 / self.level_mean)))
-        return units * self.step_units
+        return max(1, round(self._exponential(self.level_mean))) * self.step_units
 
     def best_bid(self) -> int:
         return self.bid_prices[-1] if self.bid_prices else 0
@@ -185,7 +192,7 @@ class SymbolMarket:
     def _take(self, changes: list[Change], trades: list[Trade]) -> None:
         rng = self.rng
         taker_buy = rng.random() < self._buy_probability()
-        qty = max(1, round(rng.expovariate(1.0 / self.taker_mean))) * self.step_units
+        qty = max(1, round(self._exponential(self.taker_mean))) * self.step_units
         book, prices = (self.asks, self.ask_prices) if taker_buy else (self.bids, self.bid_prices)
         while qty > 0 and prices:
             price = prices[0] if taker_buy else prices[-1]
@@ -200,7 +207,7 @@ class SymbolMarket:
             trades.append(trade)
             self.next_agg_id += 1
             self.last_price = price
-            self._set(changes, not taker_buy, price, book[price] - fill, rng.randrange(3))
+            self._set(changes, not taker_buy, price, book[price] - fill, self._below(3))
             qty -= fill
 
     def _buy_probability(self) -> float:
@@ -222,7 +229,7 @@ class SymbolMarket:
         elif not is_bid and bb and self.fair < bb and rng.random() < 0.3:
             price = bb + tick
         else:
-            off = int(rng.expovariate(1.0 / 6.0))
+            off = int(self._exponential(6.0))
             if is_bid:
                 price = (bb or (ba - tick)) - off * tick
             else:
@@ -238,17 +245,17 @@ class SymbolMarket:
         else:
             qty = current + self._level_qty()
         if qty != current:
-            self._set(changes, is_bid, price, qty, rng.randrange(4))
+            self._set(changes, is_bid, price, qty, self._below(4))
 
     def _deep_order(self, changes: list[Change]) -> None:
         rng, tick = self.rng, self.tick
         is_bid = rng.random() < 0.5
-        off = rng.randrange(self.band // 4, self.band + 1)
+        off = self.band // 4 + self._below(self.band - self.band // 4 + 1)
         price = self.best_bid() - off * tick if is_bid else self.best_ask() + off * tick
         if price > 0 and (is_bid and self.best_bid() or not is_bid and self.best_ask()):
             book = self.bids if is_bid else self.asks
             if price not in book:
-                self._set(changes, is_bid, price, self._level_qty(), rng.randrange(4))
+                self._set(changes, is_bid, price, self._level_qty(), self._below(4))
 
     def _refill(self, changes: list[Change]) -> None:
         """A side swept empty, or a spread blown wide, gets liquidity back at once."""

@@ -34,7 +34,8 @@ __all__ = ["SimServer"]
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _HOUSEKEEPING_S = 0.02
-_TICK_BUDGET_S = 0.01  # longest stretch of catch-up ticks before letting sockets run
+_TICK_BUDGET_S = 0.01
+_MAX_URL = 64 * 1024  # longest stretch of catch-up ticks before letting sockets run
 
 
 class SimServer:
@@ -80,7 +81,11 @@ class SimServer:
         app.add_routes(self.rest.routes())
         app.add_routes([web.get("/{path:.*}", self._ws_entry)])
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            max_line_size=_MAX_URL,  # 1024 streams in a URL must reach the stream limit
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)

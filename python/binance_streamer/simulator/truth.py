@@ -209,7 +209,7 @@ class SymbolTruth:
         self.changes = IntLog(4, keep)
         self.trades = IntLog(8, keep)
         self.depth: dict[int, IntLog] = {}
-        self.klines: dict[str, ObjLog] = {}  # interval -> (event_ms, final, bar)
+        self.klines: dict[str, ObjLog] = {}  # interval -> (event_ms, final, Bar.as_tuple())
         self.snapshots: list[SnapshotRecord] = []
         self.keep = keep
         self.base_bids: dict[int, int] = {}
@@ -364,9 +364,9 @@ class Truth:
         st = self._symbol(symbol)
         with self.lock:
             log = st.klines.get(interval)
-            pushes: list[tuple[int, bool, Bar]] = list(log.items) if log else []
+            pushes: list[tuple[int, bool, tuple[int, ...]]] = list(log.items) if log else []
         return [
-            json.loads(payloads.kline(st.instrument, interval, bar, event_ms, final))
+            json.loads(payloads.kline(st.instrument, interval, Bar(*bar), event_ms, final))
             for event_ms, final, bar in pushes
             if final or not final_only
         ]
@@ -465,7 +465,7 @@ class Truth:
                     item = klog.get(d.seq) if klog else None
                 if item is not None:
                     event_ms, final, bar = item
-                    text = payloads.kline(st.instrument, interval, bar, event_ms, final)
+                    text = payloads.kline(st.instrument, interval, Bar(*bar), event_ms, final)
                     out.append((json.loads(text), d.sent_wall))
         return out
 
