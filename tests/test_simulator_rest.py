@@ -62,6 +62,17 @@ def test_over_the_limit_429_then_418(simulator: Simulator) -> None:
     for _, headers, body in results[1:]:
         assert body["code"] == -1003 and 1 <= int(headers["Retry-After"]) <= 120
     assert int(results[-1][1]["X-MBX-USED-WEIGHT-1M"]) == 100
+    log = simulator.truth.rest_requests()
+    assert [(r.status, r.used_weight) for r in log] == [
+        (200, 20),
+        (429, 40),
+        (429, 60),
+        (418, 80),
+        (418, 100),
+    ]
+    assert log[1].retry_after == int(results[1][1]["Retry-After"]) and log[0].client.startswith(
+        "127.0.0.1:"
+    )
 
 
 @pytest.mark.simulator(rate=50, weight_limit=30, clock_speed=120.0)

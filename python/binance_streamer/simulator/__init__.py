@@ -18,7 +18,15 @@ from .config import SimConfig
 from .faults import MALFORMED_KINDS, Faults
 from .handle import Simulator
 from .server import SimServer
-from .truth import Book, ConnectionRecord, Delivery, SnapshotRecord, Truth
+from .truth import (
+    Book,
+    ConnectionRecord,
+    Delivery,
+    MalformedRecord,
+    RestRecord,
+    SnapshotRecord,
+    Truth,
+)
 
 __all__ = [
     "MALFORMED_KINDS",
@@ -26,6 +34,8 @@ __all__ = [
     "ConnectionRecord",
     "Delivery",
     "Faults",
+    "MalformedRecord",
+    "RestRecord",
     "SimClock",
     "SimConfig",
     "SimServer",

@@ -23,7 +23,7 @@ from . import payloads
 from .exchange_info import exchange_info
 from .klines import INTERVALS, Bar
 from .market import Trade
-from .truth import SnapshotRecord
+from .truth import RestRecord, SnapshotRecord
 
 if TYPE_CHECKING:
     from .server import SimServer
@@ -102,6 +102,11 @@ def _error_body(status: int) -> dict[str, Any]:
     return {"code": -1000, "msg": "An unknown error occurred while processing the request."}
 
 
+def _peer(request: web.Request) -> str:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return f"{peer[0]}:{peer[1]}" if peer else "?"
+
+
 def _int_param(request: web.Request, name: str, default: Optional[int] = None) -> Optional[int]:
     raw = request.query.get(name)
     if raw is None or raw == "":
@@ -158,8 +163,20 @@ class RestApi:
             elif body is None:
                 body = _error_body(status)
             headers = {"X-MBX-USED-WEIGHT-1M": str(self.limiter.used)}
-            if retry_after is not None:
-                headers["Retry-After"] = str(int(math.ceil(retry_after)))
+            retry_s = None if retry_after is None else int(math.ceil(retry_after))
+            if retry_s is not None:
+                headers["Retry-After"] = str(retry_s)
+            self.server.truth.rest_log.append(
+                RestRecord(
+                    time.time(),
+                    self.server.clock.now_ms(),
+                    request.path_qs,
+                    status,
+                    self.limiter.used,
+                    retry_s,
+                    _peer(request),
+                )
+            )
             text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
             return web.Response(text=text, status=status, content_type=_JSON, headers=headers)
 
@@ -211,7 +228,15 @@ class RestApi:
         ins = server.engine.by_symbol[symbol].instrument
         text = payloads.depth_snapshot(ins, last_id, event_ms, engine_ms, bids, asks)
         record = SnapshotRecord(
-            symbol, limit, last_id, event_ms, engine_ms, time.time(), stale, json.loads(text)
+            symbol,
+            limit,
+            last_id,
+            event_ms,
+            engine_ms,
+            time.time(),
+            stale,
+            _peer(request),
+            json.loads(text),
         )
         truth = server.truth
         with truth.lock:

@@ -33,6 +33,8 @@ __all__ = [
     "KIND_DEPTH",
     "KIND_KLINE",
     "KIND_OTHER",
+    "MalformedRecord",
+    "RestRecord",
     "SnapshotRecord",
     "SymbolTruth",
     "Truth",
@@ -160,7 +162,21 @@ class SnapshotRecord:
     engine_ms: int
     served_wall: float
     stale: bool
+    client: str  # "host:port" of the caller
     payload: dict[str, Any] = field(repr=False)
+
+
+@dataclass
+class RestRecord:
+    """One REST request as answered (also the refused ones)."""
+
+    wall: float
+    sim_ms: int
+    path: str  # with the query string
+    status: int
+    used_weight: int  # X-MBX-USED-WEIGHT-1M after it
+    retry_after: Optional[int]
+    client: str  # "host:port" of the caller
 
 
 @dataclass
@@ -252,6 +268,7 @@ class Truth:
         self._stream_names: list[str] = []
         self._stream_codes: dict[str, int] = {}
         self.conns: dict[int, ConnectionRecord] = {}
+        self.rest_log = ObjLog(keep)
         self.malformed_frames: list[MalformedRecord] = []
         self.fault_log: list[tuple[float, str, str]] = []
 
@@ -281,6 +298,9 @@ class Truth:
         if self.deliveries.needs_trim():
             with self.lock:
                 self.deliveries.trim()
+        if self.rest_log.needs_trim():
+            with self.lock:
+                self.rest_log.trim()
 
     def note_fault(self, wall: float, kind: str, detail: str) -> None:
         self.fault_log.append((wall, kind, detail))
@@ -468,6 +488,11 @@ class Truth:
                     text = payloads.kline(st.instrument, interval, Bar(*bar), event_ms, final)
                     out.append((json.loads(text), d.sent_wall))
         return out
+
+    def rest_requests(self) -> list[RestRecord]:
+        """Every REST request answered, oldest first (to check back-off after 429/418)."""
+        with self.lock:
+            return list(self.rest_log.items)
 
     def malformed(self) -> list[MalformedRecord]:
         with self.lock:
