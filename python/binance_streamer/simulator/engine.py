@@ -31,7 +31,6 @@ from .truth import (
     KIND_OTHER,
     SymbolTruth,
     Truth,
-    _DepthWindow,
 )
 
 __all__ = ["Engine", "Frame", "pushes_at"]
@@ -47,6 +46,16 @@ class Frame(NamedTuple):
     kind: int  # truth.KIND_*
     seq: int  # row in the stream's truth log, -1 when not logged
     payload: str
+
+
+class DepthWindow:
+    """Change-log rows covered by the next event of one depth speed, and its ``pu``."""
+
+    __slots__ = ("lo", "pu")
+
+    def __init__(self, lo: int, pu: int) -> None:
+        self.lo = lo
+        self.pu = pu
 
 
 def pushes_at(k: int, window_ms: int) -> bool:
@@ -93,7 +102,7 @@ class SymbolState:
         self.kline_names = {iv: f"{low}@kline_{iv}" for iv in INTERVALS}
         self.ticker_name = f"{low}@bookTicker"
         self.mark_names = {ms: f"{low}{sfx}" for ms, sfx in _MARK_SPEEDS.items()}
-        self.windows = {ms: _DepthWindow(0, ids.value) for ms in DEPTH_SPEEDS.values()}
+        self.windows = {ms: DepthWindow(0, ids.value) for ms in DEPTH_SPEEDS.values()}
         self.last_top: Optional[tuple[int, int, int, int]] = None
         self.skip_speeds: set[int] = set()  # depth speeds whose next event is withheld
 
@@ -212,8 +221,8 @@ class Engine:
 
     def _mark_price(self, st: SymbolState, e_ms: int) -> str:
         bb, _, ba, _ = st.market.top()
-        scale = 10 ** (8 - st.instrument.price_decimals)
-        mark = (bb + ba) * scale // 2
+        shift = 8 - st.instrument.price_decimals  # to units of 1e-8
+        mark = (bb + ba) * 10**shift // 2 if shift >= 0 else (bb + ba) // (2 * 10**-shift)
         index = mark - mark // 5000
         next_funding = (e_ms // _FUNDING_MS + 1) * _FUNDING_MS
         return payloads.mark_price(st.instrument, e_ms, mark, index, index, 10_000, next_funding)

@@ -202,16 +202,6 @@ class MalformedRecord:
     wall: float
 
 
-class _DepthWindow:
-    """Change-log range covered by the next event of one depth stream speed."""
-
-    __slots__ = ("lo", "pu")
-
-    def __init__(self, lo: int, pu: int) -> None:
-        self.lo = lo
-        self.pu = pu
-
-
 class SymbolTruth:
     """Every log of one symbol. Rows:
 
