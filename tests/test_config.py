@@ -350,3 +350,13 @@ def test_reference_covers_every_key() -> None:
     readme = (REPO / "README.md").read_text()
     missing = [k for k in keys if f"`{k}`" not in readme]
     assert missing == [], f"README configuration reference lacks {missing}"
+
+
+def test_offline_example_points_at_the_local_simulator() -> None:
+    cfg = config.load(REPO / "examples" / "offline.yaml")
+    assert cfg.network.ws_base_url == "ws://127.0.0.1:9000"
+    assert cfg.network.rest_base_url == "http://127.0.0.1:9000"
+    assert cfg.output_dir == REPO / "sim-data"
+    readme = (REPO / "README.md").read_text()
+    assert "python -m binance_streamer -c examples/offline.yaml" in readme
+    assert "python -m binance_streamer.simulator --port 9000" in readme
