@@ -336,6 +336,10 @@ class ProcessManager:
             if role.startswith("worker"):
                 symbols.update(st.get("symbols", {}))
         writer = per_role.get("writer", {})
+        drops: Dict[str, int] = {}
+        for role, st in per_role.items():
+            for name, n in st.get("ring_drops", {}).items():
+                drops[name] = drops.get(name, 0) + n
         rings = []
         for name, r in writer.get("rings", {}).items():
             fill = float(r.get("fill", 0.0))
@@ -346,9 +350,13 @@ class ProcessManager:
                 self._ring_warned[name] = False
             cap = r.get("capacity") or 1
             rings.append(
-                {"name": name, "fill": fill, "high_water": r.get("high_water_bytes", 0) / cap, "dropped": 0}
+                {
+                    "name": name,
+                    "fill": fill,
+                    "high_water": r.get("high_water", 0) / cap,
+                    "dropped": drops.get(name, 0),
+                }
             )
-        dropped = {role: st.get("dropped", 0) for role, st in per_role.items() if role.startswith("worker")}
         status = {
             "pid": os.getpid(),
             "started_at": self.started_at,
@@ -357,7 +365,6 @@ class ProcessManager:
             "backend": self.backend_name,
             "symbols": symbols,
             "rings": rings,
-            "dropped": dropped,
             "writer": {
                 "lag_s": writer.get("lag_s", 0.0),
                 "rows": writer.get("records", 0),

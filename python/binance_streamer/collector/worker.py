@@ -245,6 +245,10 @@ class Worker:
                 "unrouted": self.unrouted,
                 "spill_bytes": self.to_writer.spill_bytes + self.to_book.spill_bytes,
                 "dropped": self.to_writer.dropped_total + self.to_book.dropped_total,
+                "ring_drops": {
+                    self.to_writer.name: self.to_writer.dropped_total,
+                    self.to_book.name: self.to_book.dropped_total,
+                },
                 "rest_requests": self.rest.requests,
                 "rest_throttled": self.rest.throttled,
             }
