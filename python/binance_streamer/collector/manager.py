@@ -337,7 +337,7 @@ class ProcessManager:
                 symbols.update(st.get("symbols", {}))
         writer = per_role.get("writer", {})
         drops: Dict[str, int] = {}
-        for role, st in per_role.items():
+        for st in per_role.values():
             for name, n in st.get("ring_drops", {}).items():
                 drops[name] = drops.get(name, 0) + n
         rings = []
