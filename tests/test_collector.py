@@ -284,3 +284,40 @@ def test_second_collector_on_same_directory_is_refused(tmp_path: Path) -> None:
         assert status.returncode == 0 and f"collector:  running, pid {pid}" in status.stdout
         out = stop(first, signal.SIGINT)
         assert_clean_exit(out, first, data)
+
+
+def test_prometheus_endpoint_serves_live_figures(tmp_path: Path) -> None:
+    pytest.importorskip("prometheus_client")
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with Simulator(symbols=["BTCUSDT"], rate=30, seed=12) as sim:
+        cfg = write_config(
+            tmp_path,
+            sim.ws_base_url,
+            sim.rest_base_url,
+            ["BTCUSDT"],
+            duration=0,
+            workers=1,
+            monitoring={"prometheus_port": port},
+        )
+        proc = start(cfg)
+        data = tmp_path / "data"
+        status_pid(data)
+
+        def scrape() -> str:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            except OSError:
+                return ""
+            return (
+                text if 'binance_streamer_messages_total{stream="aggTrade",symbol="BTCUSDT"}' in text else ""
+            )
+
+        text = wait_for(scrape, timeout=20)
+        assert "binance_streamer_ring_fill_ratio" in text and "binance_streamer_rss_bytes" in text
+        out = stop(proc, signal.SIGTERM)
+        assert_clean_exit(out, proc, data)
