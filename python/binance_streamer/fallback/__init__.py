@@ -1,4 +1,6 @@
 """Pure-Python twins of every native part, with the same names and behaviour as
 ``binance_streamer._native`` (see ``_native.pyi``)."""
 
+from .csv_batch import EncodeResult, encode_records  # noqa: F401
+
 __version__ = "0.1.0"
