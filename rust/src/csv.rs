@@ -16,6 +16,8 @@ mod out;
 #[path = "csv_schema.rs"]
 pub mod schema;
 
+use std::ops::Range;
+
 use events::{Bad, Encoder, Record};
 pub use schema::FileKind;
 
@@ -35,7 +37,10 @@ pub struct EncodedFile {
     /// `SYMBOL/<file name>`, relative to the output directory.
     pub path: String,
     pub kind: FileKind,
-    pub data: Vec<u8>,
+    /// Where the rows sit in [`Encoded::data`], in order.
+    pub chunks: Vec<Range<usize>>,
+    /// Total length of the rows.
+    pub len: usize,
 }
 
 /// Records of one kind that were skipped.
@@ -53,12 +58,26 @@ pub struct Skipped {
 /// What one batch produced.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Encoded {
+    /// Rows of every file, in input order (files point into it).
+    pub data: Vec<u8>,
     /// Files in the order they first received a row; rows in input order.
     pub files: Vec<EncodedFile>,
     /// Rows written per kind, kinds in the order they first got a row.
     pub rows: Vec<(FileKind, u64)>,
     /// Skipped records per kind, kinds in the order first seen.
     pub skipped: Vec<Skipped>,
+}
+
+impl Encoded {
+    /// The rows of `file`, as pieces of [`Encoded::data`].
+    pub fn pieces<'s>(&'s self, file: &'s EncodedFile) -> impl Iterator<Item = &'s [u8]> + 's {
+        file.chunks.iter().map(|r| &self.data[r.clone()])
+    }
+
+    /// The rows of `file` as one buffer.
+    pub fn bytes(&self, file: &EncodedFile) -> Vec<u8> {
+        self.pieces(file).collect::<Vec<_>>().concat()
+    }
 }
 
 /// The symbol list given to [`encode_records`] has a name unfit for paths.
@@ -87,6 +106,17 @@ pub fn encode_records(
     symbols: &[&str],
     keep_all_klines: bool,
 ) -> Result<Encoded, BadSymbol> {
+    encode_records_in(Vec::new(), records, symbols, keep_all_klines)
+}
+
+/// [`encode_records`] writing into `arena` (emptied first), so a caller
+/// that hands back [`Encoded::data`] reuses its memory batch after batch.
+pub fn encode_records_in(
+    arena: Vec<u8>,
+    records: &[&[u8]],
+    symbols: &[&str],
+    keep_all_klines: bool,
+) -> Result<Encoded, BadSymbol> {
     if let Some(index) = symbols
         .iter()
         .position(|s| !schema::valid_symbol(s.as_bytes()))
@@ -96,7 +126,7 @@ pub fn encode_records(
             symbol: symbols[index].to_string(),
         });
     }
-    let mut enc = Encoder::new(keep_all_klines);
+    let mut enc = Encoder::new(keep_all_klines, arena);
     let mut skipped: Vec<Skipped> = Vec::new();
     for &record in records {
         if let Err((bad, sample)) = encode_one(&mut enc, record, symbols) {
@@ -113,6 +143,7 @@ pub fn encode_records(
         }
     }
     Ok(Encoded {
+        data: enc.files.arena,
         files: enc
             .files
             .groups
@@ -120,7 +151,8 @@ pub fn encode_records(
             .map(|g| EncodedFile {
                 path: g.path,
                 kind: g.kind,
-                data: g.data,
+                chunks: g.chunks,
+                len: g.len,
             })
             .collect(),
         rows: enc

@@ -6,9 +6,10 @@
 //! in the same order with the same words (the parity tests hold both to it).
 
 use std::borrow::Cow;
+use std::ops::Range;
 
-use super::json::{decode_str, levels, Invalid, JStr, KeySet, Scanner, Slots, Val};
-use super::out::{write_row, Cell, Files};
+use super::json::{decode_str, same, Invalid, JStr, KeySet, Pair, Scanner, Slots, Val};
+use super::out::{write_row, Cell, Files, LevelRows};
 use super::schema::{schema, valid_interval, valid_symbol, FileKind, MAX_TIME_MS};
 
 /// Why a record was skipped, and under which kind it is counted.
@@ -167,15 +168,10 @@ impl<'a, const N: usize> Fields<'_, 'a, N> {
         self.name(i, valid_symbol, "is not a valid symbol")
     }
 
-    /// `[[price, qty], ...]` into `out`.
-    fn levels(
-        &self,
-        buf: &'a [u8],
-        i: usize,
-        out: &mut Vec<(JStr<'a>, JStr<'a>)>,
-    ) -> Result<(), Bad> {
+    /// `[[price, qty], ...]`: where its pairs sit in the record's pair list.
+    fn levels(&self, i: usize) -> Result<Range<usize>, Bad> {
         match self.get(i)? {
-            Val::Arr(start) if levels(buf, start, out) => Ok(()),
+            Val::Levels(start, end) => Ok(start..end),
             _ => Err(self.fail(i, "is not a list of [price, quantity] pairs")),
         }
     }
@@ -210,6 +206,7 @@ fn parse_object<'a, const N: usize>(
     payload: &'a [u8],
     keys: &KeySet<N>,
     slots: &mut Slots<'a, N>,
+    pairs: &mut Vec<Pair<'a>>,
     kind: &'static str,
 ) -> Result<(), Bad> {
     let mut sc = Scanner::new(payload);
@@ -224,7 +221,7 @@ fn parse_object<'a, const N: usize>(
             },
         ));
     }
-    sc.object_into(1, keys, slots)
+    sc.object_into(1, keys, slots, pairs)
         .and_then(|()| sc.finish())
         .map_err(|Invalid| bad(kind, INVALID_JSON))
 }
@@ -236,19 +233,21 @@ pub struct Encoder<'a> {
     pub rows: [u64; 9],
     pub row_kinds: Vec<FileKind>,
     pub keep_all_klines: bool,
-    bids: Vec<(JStr<'a>, JStr<'a>)>,
-    asks: Vec<(JStr<'a>, JStr<'a>)>,
+    /// Book levels of the current record, as scanned.
+    pairs: Vec<Pair<'a>>,
+    level_rows: LevelRows,
 }
 
 impl<'a> Encoder<'a> {
-    pub fn new(keep_all_klines: bool) -> Self {
+    /// An encoder writing rows into `arena` (see [`Files::with_arena`]).
+    pub fn new(keep_all_klines: bool, arena: Vec<u8>) -> Self {
         Encoder {
-            files: Files::default(),
+            files: Files::with_arena(arena),
             rows: [0; 9],
             row_kinds: Vec::new(),
             keep_all_klines,
-            bids: Vec::new(),
-            asks: Vec::new(),
+            pairs: Vec::new(),
+            level_rows: LevelRows::default(),
         }
     }
 
@@ -259,22 +258,66 @@ impl<'a> Encoder<'a> {
         self.rows[kind as usize] += n;
     }
 
-    /// Writes rows of `kind` to their file: `cells(row)` gives each row's cells.
-    fn emit<'c>(
+    /// Writes one row of `kind` to its file.
+    fn emit(
         &mut self,
         kind: FileKind,
         symbol: Cow<'a, [u8]>,
         interval: Cow<'a, [u8]>,
         day: u32,
-        rows: &[[Cell<'c>; 10]],
-        width: usize,
+        cells: &[Cell<'_>],
     ) {
+        let group = self.files.group(kind, symbol, interval, day);
+        let start = self.files.arena.len();
         let order = schema().order(kind);
-        let (out, scratch) = self.files.open(kind, symbol, interval, day);
-        for cells in rows {
-            write_row(out, &cells[..width], order, scratch);
+        write_row(&mut self.files.arena, cells, order, &mut self.files.scratch);
+        self.files.commit(group, start);
+        self.count(kind, 1);
+    }
+
+    /// Writes one row per level of `bids` then `asks` (ranges of the
+    /// record's pairs): the
+    /// `shared` cells, then side, (level number when `numbered`), price,
+    /// quantity. No levels at all still gives one row with those cells
+    /// empty, so the update id reaches the file.
+    fn emit_levels(
+        &mut self,
+        kind: FileKind,
+        symbol: Cow<'a, [u8]>,
+        day: u32,
+        shared: &[Cell<'_>],
+        numbered: bool,
+        [bids, asks]: [Range<usize>; 2],
+    ) {
+        let group = self.files.group(kind, symbol, Cow::Borrowed(b""), day);
+        let start = self.files.arena.len();
+        let (out, scratch) = (&mut self.files.arena, &mut self.files.scratch);
+        self.level_rows
+            .prepare(shared, schema().order(kind), scratch);
+        let mut rows = 0;
+        for (side, levels) in [("bid", bids), ("ask", asks)] {
+            for (level, &(price, qty)) in (1..).zip(&self.pairs[levels]) {
+                let own = [
+                    Cell::Lit(side),
+                    Cell::Int(level),
+                    Cell::Text(price),
+                    Cell::Text(qty),
+                ];
+                let own = if numbered {
+                    &own[..]
+                } else {
+                    &[own[0], own[2], own[3]]
+                };
+                self.level_rows.write(out, own, scratch);
+                rows += 1;
+            }
         }
-        self.count(kind, rows.len() as u64);
+        if rows == 0 {
+            self.level_rows.write(out, &[Cell::Empty; 4], scratch);
+            rows = 1;
+        }
+        self.files.commit(group, start);
+        self.count(kind, rows);
     }
 
     /// A websocket text frame, bare or in the combined-stream wrapper.
@@ -296,10 +339,12 @@ impl<'a> Encoder<'a> {
         let mut inner = Slots::<22>::new();
         let mut data: Option<bool> = None;
         let mut control = false;
+        self.pairs.clear();
+        let pairs = &mut self.pairs;
         sc.object(1, |sc, name| {
-            if name == b"data" {
+            if same(name, b"data") {
                 if sc.peek_token() == Some(b'{') {
-                    sc.object_into(2, &EVENT, &mut inner)?;
+                    sc.object_into(2, &EVENT, &mut inner, pairs)?;
                     data = Some(true);
                 } else {
                     sc.value(2)?;
@@ -307,11 +352,11 @@ impl<'a> Encoder<'a> {
                 }
                 return Ok(());
             }
-            let v = sc.value(2)?;
             if let Some(i) = EVENT.find(name) {
-                top.vals[i] = Some(v);
-            } else if matches!(name, b"result" | b"error" | b"id") {
-                control = true;
+                top.vals[i] = Some(sc.member(2, pairs)?);
+            } else {
+                sc.value(2)?;
+                control |= same(name, b"result") || same(name, b"error") || same(name, b"id");
             }
             Ok(())
         })
@@ -368,7 +413,7 @@ impl<'a> Encoder<'a> {
                     Cell::Raw(f.int(EV_T)?),
                     Cell::Bool(f.boolean(EV_M)?),
                 ];
-                self.emit(kind, sym.clone(), none, day, &[row], 10);
+                self.emit(kind, sym.clone(), none, day, &row);
             }
             FileKind::Depth => {
                 let (time, day) = f.time(EV_TIME)?;
@@ -377,27 +422,17 @@ impl<'a> Encoder<'a> {
                 let first = f.int(EV_UU)?;
                 let last = f.int(EV_U)?;
                 let prev = f.int(EV_PU)?;
-                let mut bids = std::mem::take(&mut self.bids);
-                let mut asks = std::mem::take(&mut self.asks);
-                let checked = f
-                    .levels(buf, EV_B, &mut bids)
-                    .and_then(|()| f.levels(buf, EV_A, &mut asks));
-                if checked.is_ok() {
-                    let head = [
-                        lt,
-                        Cell::Raw(time),
-                        Cell::Raw(t),
-                        Cell::Raw(&sym),
-                        Cell::Raw(first),
-                        Cell::Raw(last),
-                        Cell::Raw(prev),
-                    ];
-                    let rows = level_rows(&head, &bids, &asks, None);
-                    self.emit(kind, sym.clone(), none, day, &rows, 10);
-                }
-                self.bids = bids;
-                self.asks = asks;
-                checked?;
+                let levels = [f.levels(EV_B)?, f.levels(EV_A)?];
+                let shared = [
+                    lt,
+                    Cell::Raw(time),
+                    Cell::Raw(t),
+                    Cell::Raw(&sym),
+                    Cell::Raw(first),
+                    Cell::Raw(last),
+                    Cell::Raw(prev),
+                ];
+                self.emit_levels(kind, sym.clone(), day, &shared, false, levels);
             }
             FileKind::Kline => {
                 let (time, day) = f.time(EV_TIME)?;
@@ -408,7 +443,7 @@ impl<'a> Encoder<'a> {
                 };
                 let mut kslots = Slots::<15>::new();
                 Scanner::at(buf, start)
-                    .object_into(1, &KLINE, &mut kslots)
+                    .object_into(1, &KLINE, &mut kslots, &mut Vec::new())
                     .map_err(|Invalid| bad("kline", INVALID_JSON))?;
                 let k = Fields {
                     slots: &kslots,
@@ -433,10 +468,7 @@ impl<'a> Encoder<'a> {
                 }
                 let closed = matches!(row[14], Cell::Bool(true));
                 if closed || self.keep_all_klines {
-                    let order = schema().order(kind);
-                    let (out, scratch) = self.files.open(kind, sym.clone(), interval.clone(), day);
-                    write_row(out, &row, order, scratch);
-                    self.count(kind, 1);
+                    self.emit(kind, sym.clone(), interval.clone(), day, &row);
                 }
             }
             FileKind::Trade => {
@@ -455,7 +487,7 @@ impl<'a> Encoder<'a> {
                     f.opt_string(EV_X)?.map_or(Cell::Empty, Cell::Text),
                     Cell::Empty,
                 ];
-                self.emit(kind, sym.clone(), none, day, &[row], 9);
+                self.emit(kind, sym.clone(), none, day, &row[..9]);
             }
             FileKind::BookTicker => {
                 let (time, day) = f.time(EV_TIME)?;
@@ -473,7 +505,7 @@ impl<'a> Encoder<'a> {
                     Cell::Text(f.string(EV_AA)?),
                     Cell::Empty,
                 ];
-                self.emit(kind, sym.clone(), none, day, &[row], 9);
+                self.emit(kind, sym.clone(), none, day, &row[..9]);
             }
             FileKind::MarkPrice => {
                 let (time, day) = f.time(EV_TIME)?;
@@ -490,7 +522,7 @@ impl<'a> Encoder<'a> {
                     Cell::Empty,
                     Cell::Empty,
                 ];
-                self.emit(kind, sym.clone(), none, day, &[row], 8);
+                self.emit(kind, sym.clone(), none, day, &row[..8]);
             }
             FileKind::Snapshot | FileKind::OrderBook | FileKind::Gaps => {
                 unreachable!("not an event type")
@@ -503,7 +535,14 @@ impl<'a> Encoder<'a> {
     pub fn snapshot(&mut self, rec: &Record<'a>, symbol: &'a str) -> Result<(), Bad> {
         let kind = FileKind::Snapshot;
         let mut slots = Slots::<5>::new();
-        parse_object(rec.payload, &SNAPSHOT, &mut slots, kind.name())?;
+        self.pairs.clear();
+        parse_object(
+            rec.payload,
+            &SNAPSHOT,
+            &mut slots,
+            &mut self.pairs,
+            kind.name(),
+        )?;
         let f = Fields {
             slots: &slots,
             keys: &SNAPSHOT,
@@ -517,33 +556,30 @@ impl<'a> Encoder<'a> {
         };
         let t = f.opt_int(1)?;
         let last = f.int(2)?;
-        let mut bids = std::mem::take(&mut self.bids);
-        let mut asks = std::mem::take(&mut self.asks);
-        let checked = f
-            .levels(rec.payload, 3, &mut bids)
-            .and_then(|()| f.levels(rec.payload, 4, &mut asks));
-        if checked.is_ok() {
-            let head = [
-                Cell::Int(rec.local_time_us),
-                time.map_or(Cell::Empty, |(t, _)| Cell::Raw(t)),
-                t.map_or(Cell::Empty, Cell::Raw),
-                Cell::Raw(symbol.as_bytes()),
-                Cell::Raw(last),
-            ];
-            let rows = level_rows(&head, &bids, &asks, None);
-            let sym = Cow::Borrowed(symbol.as_bytes());
-            self.emit(kind, sym, Cow::Borrowed(b""), day, &rows, 8);
-        }
-        self.bids = bids;
-        self.asks = asks;
-        checked
+        let levels = [f.levels(3)?, f.levels(4)?];
+        let shared = [
+            Cell::Int(rec.local_time_us),
+            time.map_or(Cell::Empty, |(t, _)| Cell::Raw(t)),
+            t.map_or(Cell::Empty, Cell::Raw),
+            Cell::Raw(symbol.as_bytes()),
+            Cell::Raw(last),
+        ];
+        self.emit_levels(
+            kind,
+            Cow::Borrowed(symbol.as_bytes()),
+            day,
+            &shared,
+            false,
+            levels,
+        );
+        Ok(())
     }
 
     /// A gap the worker recorded for `symbol`.
     pub fn gap(&mut self, rec: &Record<'a>, symbol: &'a str) -> Result<(), Bad> {
         let kind = FileKind::Gaps;
         let mut slots = Slots::<5>::new();
-        parse_object(rec.payload, &GAP, &mut slots, kind.name())?;
+        parse_object(rec.payload, &GAP, &mut slots, &mut Vec::new(), kind.name())?;
         let f = Fields {
             slots: &slots,
             keys: &GAP,
@@ -551,7 +587,7 @@ impl<'a> Encoder<'a> {
             kind: kind.name(),
         };
         let day = local_day(rec.local_time_us, kind.name())?;
-        let mut row = [Cell::Empty; 10];
+        let mut row = [Cell::Empty; 7];
         row[0] = Cell::Int(rec.local_time_us);
         row[1] = Cell::Raw(symbol.as_bytes());
         row[2] = Cell::Text(f.string(0)?);
@@ -560,7 +596,7 @@ impl<'a> Encoder<'a> {
         row[5] = f.opt_int(3)?.map_or(Cell::Empty, Cell::Raw);
         row[6] = f.opt_string(4)?.map_or(Cell::Empty, Cell::Text);
         let sym = Cow::Borrowed(symbol.as_bytes());
-        self.emit(kind, sym, Cow::Borrowed(b""), day, &[row], 7);
+        self.emit(kind, sym, Cow::Borrowed(b""), day, &row);
         Ok(())
     }
 
@@ -568,7 +604,8 @@ impl<'a> Encoder<'a> {
     pub fn orderbook(&mut self, rec: &Record<'a>, symbol: &'a str) -> Result<(), Bad> {
         let kind = FileKind::OrderBook;
         let mut slots = Slots::<3>::new();
-        parse_object(rec.payload, &BOOK, &mut slots, kind.name())?;
+        self.pairs.clear();
+        parse_object(rec.payload, &BOOK, &mut slots, &mut self.pairs, kind.name())?;
         let f = Fields {
             slots: &slots,
             keys: &BOOK,
@@ -577,58 +614,22 @@ impl<'a> Encoder<'a> {
         };
         let day = local_day(rec.local_time_us, kind.name())?;
         let last = f.int(0)?;
-        let mut bids = std::mem::take(&mut self.bids);
-        let mut asks = std::mem::take(&mut self.asks);
-        let checked = f
-            .levels(rec.payload, 1, &mut bids)
-            .and_then(|()| f.levels(rec.payload, 2, &mut asks));
-        if checked.is_ok() {
-            let head = [
-                Cell::Int(rec.local_time_us),
-                Cell::Raw(symbol.as_bytes()),
-                Cell::Raw(last),
-            ];
-            let rows = level_rows(&head, &bids, &asks, Some(()));
-            let sym = Cow::Borrowed(symbol.as_bytes());
-            self.emit(kind, sym, Cow::Borrowed(b""), day, &rows, 7);
-        }
-        self.bids = bids;
-        self.asks = asks;
-        checked
+        let levels = [f.levels(1)?, f.levels(2)?];
+        let shared = [
+            Cell::Int(rec.local_time_us),
+            Cell::Raw(symbol.as_bytes()),
+            Cell::Raw(last),
+        ];
+        self.emit_levels(
+            kind,
+            Cow::Borrowed(symbol.as_bytes()),
+            day,
+            &shared,
+            true,
+            levels,
+        );
+        Ok(())
     }
-}
-
-/// Rows for a list of levels: `head` cells, then side, (level number when
-/// `numbered`), price, quantity. No levels at all still gives one row with
-/// those cells empty, so the update id reaches the file.
-fn level_rows<'c>(
-    head: &[Cell<'c>],
-    bids: &[(JStr<'c>, JStr<'c>)],
-    asks: &[(JStr<'c>, JStr<'c>)],
-    numbered: Option<()>,
-) -> Vec<[Cell<'c>; 10]> {
-    let mut base = [Cell::Empty; 10];
-    base[..head.len()].copy_from_slice(head);
-    let n = head.len();
-    let mut rows = Vec::with_capacity((bids.len() + asks.len()).max(1));
-    for (side, levels) in [("bid", bids), ("ask", asks)] {
-        for (level, &(price, qty)) in (1..).zip(levels) {
-            let mut row = base;
-            row[n] = Cell::Lit(side);
-            let mut at = n + 1;
-            if numbered.is_some() {
-                row[at] = Cell::Int(level);
-                at += 1;
-            }
-            row[at] = Cell::Text(price);
-            row[at + 1] = Cell::Text(qty);
-            rows.push(row);
-        }
-    }
-    if rows.is_empty() {
-        rows.push(base);
-    }
-    rows
 }
 
 /// Names the event type in the reason when it is short and printable.

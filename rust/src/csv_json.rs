@@ -36,8 +36,15 @@ pub enum Val<'a> {
     Bool(bool),
     Null,
     Obj(usize),
+    /// An array that is not a list of `[price, quantity]` string pairs.
     Arr(usize),
+    /// A list of `[price, quantity]` string pairs, read as it was scanned:
+    /// these pairs of the `pairs` list given to [`Scanner::object_into`].
+    Levels(usize, usize),
 }
+
+/// One book level as scanned: price and quantity.
+pub type Pair<'a> = (JStr<'a>, JStr<'a>);
 
 /// Bytes that end the fast path inside a string: quote, backslash, controls.
 const STR_STOP: [bool; 256] = {
@@ -51,6 +58,33 @@ const STR_STOP: [bool; 256] = {
     t[b'\\' as usize] = true;
     t
 };
+
+/// The index of the first byte at or after `i` that ends plain string text
+/// (quote, backslash or control character), or `buf.len()`. Eight bytes
+/// at a time: in each mask the lowest flagged byte is exact (borrows only
+/// run upwards), which is the only one used.
+#[inline]
+fn skip_plain(buf: &[u8], mut i: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = buf.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let quote = w ^ (LO * u64::from(b'"'));
+        let slash = w ^ (LO * u64::from(b'\\'));
+        let found = (quote.wrapping_sub(LO) & !quote
+            | slash.wrapping_sub(LO) & !slash
+            | w.wrapping_sub(LO * 0x20) & !w)
+            & HI;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < buf.len() && !STR_STOP[buf[i] as usize] {
+        i += 1;
+    }
+    i
+}
 
 /// A fixed set of member names, resolved to slot indices. One-byte names
 /// (most of Binance's) resolve through a table, longer ones by comparison.
@@ -85,7 +119,7 @@ impl<const N: usize> KeySet<N> {
         }
         self.names
             .iter()
-            .position(|n| n.len() > 1 && n.as_bytes() == key)
+            .position(|n| n.len() > 1 && same(n.as_bytes(), key))
     }
 }
 
@@ -108,6 +142,27 @@ impl<'a, const N: usize> Slots<'a, N> {
 impl<const N: usize> Default for Slots<'_, N> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// One bit per nesting depth: set when the container open at that depth is an object.
+#[derive(Default)]
+struct OpenContainers([u64; MAX_DEPTH as usize / 64 + 1]);
+
+impl OpenContainers {
+    #[inline]
+    fn get(&self, d: u32) -> bool {
+        self.0[d as usize / 64] >> (d % 64) & 1 == 1
+    }
+
+    #[inline]
+    fn set(&mut self, d: u32, object: bool) {
+        let bit = 1u64 << (d % 64);
+        if object {
+            self.0[d as usize / 64] |= bit;
+        } else {
+            self.0[d as usize / 64] &= !bit;
+        }
     }
 }
 
@@ -202,7 +257,11 @@ impl<'a> Scanner<'a> {
     }
 
     fn literal(&mut self, lit: &[u8], val: Val<'a>) -> Result<Val<'a>, Invalid> {
-        if self.buf[self.pos..].starts_with(lit) {
+        if self
+            .buf
+            .get(self.pos..self.pos + lit.len())
+            .is_some_and(|b| same(b, lit))
+        {
             self.pos += lit.len();
             Ok(val)
         } else {
@@ -216,12 +275,8 @@ impl<'a> Scanner<'a> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            let b = *self.buf.get(i).ok_or(Invalid)?;
-            if !STR_STOP[b as usize] {
-                i += 1;
-                continue;
-            }
-            match b {
+            i = skip_plain(self.buf, i);
+            match *self.buf.get(i).ok_or(Invalid)? {
                 b'"' => {
                     self.pos = i + 1;
                     return Ok(JStr {
@@ -298,18 +353,19 @@ impl<'a> Scanner<'a> {
     /// At `{` or `[`: validates the container and everything in it, without
     /// recursion (a bit per open level says object or array).
     fn skip_container(&mut self, depth: u32) -> Result<(), Invalid> {
-        let mut is_obj = [false; MAX_DEPTH as usize + 1];
+        let mut objects = OpenContainers::default();
         let mut d = depth;
         if d > MAX_DEPTH {
             return Err(Invalid);
         }
-        is_obj[d as usize] = self.buf[self.pos] == b'{';
+        objects.set(d, self.buf[self.pos] == b'{');
         self.pos += 1;
         let mut just_opened = true;
         loop {
             self.ws();
             let mut c = self.peek().ok_or(Invalid)?;
-            let close = if is_obj[d as usize] { b'}' } else { b']' };
+            let obj = objects.get(d);
+            let close = if obj { b'}' } else { b']' };
             if c == close {
                 self.pos += 1;
                 if d == depth {
@@ -327,7 +383,7 @@ impl<'a> Scanner<'a> {
                 self.ws();
                 c = self.peek().ok_or(Invalid)?;
             }
-            if is_obj[d as usize] {
+            if obj {
                 if c != b'"' {
                     return Err(Invalid);
                 }
@@ -341,7 +397,7 @@ impl<'a> Scanner<'a> {
                 if d > MAX_DEPTH {
                     return Err(Invalid);
                 }
-                is_obj[d as usize] = c == b'{';
+                objects.set(d, c == b'{');
                 self.pos += 1;
                 just_opened = true;
             } else {
@@ -393,75 +449,94 @@ impl<'a> Scanner<'a> {
     }
 
     /// Fills `slots` from the object at the cursor: named members are kept,
-    /// the rest validated and skipped.
+    /// the rest validated and skipped. An array under a named member that
+    /// is a list of `[price, quantity]` string pairs is read on the way into
+    /// `pairs` ([`Val::Levels`]), so book levels are scanned once.
     pub fn object_into<const N: usize>(
         &mut self,
         depth: u32,
         keys: &KeySet<N>,
         slots: &mut Slots<'a, N>,
+        pairs: &mut Vec<Pair<'a>>,
     ) -> Result<(), Invalid> {
         slots.clear();
         self.object(depth, |sc, name| {
-            let v = sc.value(depth + 1)?;
-            if let Some(i) = keys.find(name) {
-                slots.vals[i] = Some(v);
+            match keys.find(name) {
+                Some(i) => slots.vals[i] = Some(sc.member(depth + 1, pairs)?),
+                None => {
+                    sc.value(depth + 1)?;
+                }
             }
             Ok(())
         })
     }
-}
 
-/// Reads the already validated array at `start` as `[[price, qty], ...]`
-/// into `out`. False if it has any other shape (an element that is not a
-/// two-string array), so the caller can report the field.
-pub fn levels<'a>(buf: &'a [u8], start: usize, out: &mut Vec<(JStr<'a>, JStr<'a>)>) -> bool {
-    out.clear();
-    let mut sc = Scanner::at(buf, start);
-    let string = |sc: &mut Scanner<'a>| -> Option<JStr<'a>> {
-        if sc.peek_token() == Some(b'"') {
-            sc.string().ok()
-        } else {
-            None
+    /// Reads the value of a named member at nesting `depth`, reading a list
+    /// of `[price, quantity]` pairs into `pairs` ([`Val::Levels`]).
+    pub fn member(&mut self, depth: u32, pairs: &mut Vec<Pair<'a>>) -> Result<Val<'a>, Invalid> {
+        if self.peek_token() == Some(b'[') && depth < MAX_DEPTH {
+            let (start, mark) = (self.pos, pairs.len());
+            if self.levels(pairs) {
+                return Ok(Val::Levels(mark, pairs.len()));
+            }
+            // Not level-shaped (or not JSON): validate it the general way.
+            pairs.truncate(mark);
+            self.pos = start;
         }
-    };
-    let punct = |sc: &mut Scanner<'a>, b: u8| -> bool {
-        if sc.peek_token() == Some(b) {
-            sc.pos += 1;
-            true
-        } else {
-            false
-        }
-    };
-    if !punct(&mut sc, b'[') {
-        return false;
+        self.value(depth)
     }
-    if punct(&mut sc, b']') {
-        return true;
-    }
-    loop {
-        if !punct(&mut sc, b'[') {
-            return false;
-        }
-        let Some(price) = string(&mut sc) else {
-            return false;
+
+    /// At `[`: reads `[[price, qty], ...]` (strings only) into `out`, or
+    /// returns false (cursor anywhere) if the array has any other shape or
+    /// is not valid JSON.
+    fn levels(&mut self, out: &mut Vec<Pair<'a>>) -> bool {
+        let punct = |sc: &mut Self, b: u8| {
+            let found = sc.peek_token() == Some(b);
+            sc.pos += usize::from(found);
+            found
         };
-        if !punct(&mut sc, b',') {
-            return false;
-        }
-        let Some(qty) = string(&mut sc) else {
-            return false;
+        let string = |sc: &mut Self| match sc.peek_token() {
+            Some(b'"') => sc.string().ok(),
+            _ => None,
         };
-        if !punct(&mut sc, b']') {
+        if !punct(self, b'[') {
             return false;
         }
-        out.push((price, qty));
-        if punct(&mut sc, b']') {
+        if punct(self, b']') {
             return true;
         }
-        if !punct(&mut sc, b',') {
-            return false;
+        loop {
+            if !punct(self, b'[') {
+                return false;
+            }
+            let Some(price) = string(self) else {
+                return false;
+            };
+            if !punct(self, b',') {
+                return false;
+            }
+            let Some(qty) = string(self) else {
+                return false;
+            };
+            if !punct(self, b']') {
+                return false;
+            }
+            out.push((price, qty));
+            if punct(self, b']') {
+                return true;
+            }
+            if !punct(self, b',') {
+                return false;
+            }
         }
     }
+}
+
+/// Byte-slice equality as an inline loop: the names compared here are a few
+/// bytes long, where a call to `memcmp` costs more than the comparison.
+#[inline]
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 fn hex4(b: &[u8]) -> Option<u32> {
@@ -607,7 +682,8 @@ mod tests {
         let mut slots = Slots::new();
         let text = br#"{"e":"x","\u0065":"y","pu":1,"other":{"e":2}}"#;
         let mut sc = Scanner::new(text);
-        sc.object_into(1, &KEYS, &mut slots).unwrap();
+        sc.object_into(1, &KEYS, &mut slots, &mut Vec::new())
+            .unwrap();
         assert!(sc.finish().is_ok());
         assert_eq!(
             slots.vals[0],
@@ -620,21 +696,57 @@ mod tests {
     }
 
     #[test]
-    fn levels_accepts_only_string_pairs() {
-        let mut out = Vec::new();
-        let text = br#"[ ["1.0", "2"] , ["3","4"]]"#;
-        assert!(levels(text, 0, &mut out));
-        assert_eq!(out.len(), 2);
-        assert_eq!(out[1].0.raw, b"3");
-        assert!(levels(b"[]", 0, &mut out) && out.is_empty());
-        for bad in [
-            &br#"[["1"]]"#[..],
-            br#"[["1","2","3"]]"#,
-            br#"[["1",2]]"#,
-            br#"[5]"#,
-            br#"[["1","2"],{}]"#,
-        ] {
-            assert!(!levels(bad, 0, &mut out), "{:?}", std::str::from_utf8(bad));
+    fn levels_are_read_while_scanning_and_only_string_pairs_qualify() {
+        const KEYS: KeySet<2> = KeySet::new(["b", "a"]);
+        type Scanned<'t> = (bool, [Option<Val<'t>>; 2], Vec<(String, String)>);
+        fn scan(text: &str) -> Scanned<'_> {
+            let mut slots = Slots::new();
+            let mut pairs = Vec::new();
+            let mut sc = Scanner::new(text.as_bytes());
+            let ok =
+                sc.object_into(1, &KEYS, &mut slots, &mut pairs).is_ok() && sc.finish().is_ok();
+            let text = |s: JStr<'_>| String::from_utf8_lossy(s.raw).into_owned();
+            let raw = pairs.iter().map(|&(p, q)| (text(p), text(q))).collect();
+            (ok, slots.vals, raw)
         }
+        let (ok, vals, pairs) =
+            scan(r#"{"b": [ ["1.0", "2"] , ["3","4"]], "a": [], "x": [["5","6"]]}"#);
+        assert!(ok);
+        assert_eq!(vals, [Some(Val::Levels(0, 2)), Some(Val::Levels(2, 2))]);
+        let want = [("1.0", "2"), ("3", "4")].map(|(p, q)| (p.to_string(), q.to_string()));
+        assert_eq!(pairs, want);
+        for other in [
+            r#"[["1"]]"#,
+            r#"[["1","2","3"]]"#,
+            r#"[["1",2]]"#,
+            "[5]",
+            r#"[["1","2"],{}]"#,
+        ] {
+            let text = format!(r#"{{"b":{other}}}"#);
+            let (ok, vals, pairs) = scan(&text);
+            assert!(ok, "{other}");
+            assert_eq!(vals[0], Some(Val::Arr(5)), "{other}");
+            assert!(pairs.is_empty());
+        }
+        for broken in [
+            r#"{"b":[["1","2"],]}"#,
+            r#"{"b":[["1","2"]"#,
+            r#"{"b":[["1\x","2"]]}"#,
+        ] {
+            assert!(!scan(broken).0, "{broken}");
+        }
+    }
+
+    #[test]
+    fn plain_runs_stop_at_the_first_special_byte() {
+        let text = b"abcdefghijklmnop\"rest";
+        assert_eq!(skip_plain(text, 0), 16);
+        assert_eq!(skip_plain(b"abcdefgh\\", 0), 8);
+        assert_eq!(skip_plain(b"abc\x01defghijk", 0), 3);
+        assert_eq!(
+            skip_plain("é中文 plain text here".as_bytes(), 0),
+            "é中文 plain text here".len()
+        );
+        assert_eq!(skip_plain(b"x\x7f\x80\"", 0), 3);
     }
 }

@@ -24,7 +24,7 @@ fn run(records: &[Vec<u8>], keep_all: bool) -> Encoded {
 fn text(e: &Encoded) -> Vec<(String, String)> {
     e.files
         .iter()
-        .map(|f| (f.path.clone(), String::from_utf8(f.data.clone()).unwrap()))
+        .map(|f| (f.path.clone(), String::from_utf8(e.bytes(f)).unwrap()))
         .collect()
 }
 

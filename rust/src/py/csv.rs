@@ -8,7 +8,16 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use crate::csv::encode_records as encode;
+use crate::csv::encode_records_in;
+
+/// Arenas above this size are not kept for the next batch.
+const KEEP_ARENA_BYTES: usize = 64 << 20;
+
+thread_local! {
+    /// The row arena of the last batch on this thread: batches are alike in
+    /// size, so reusing it spares allocating and faulting in fresh pages each call.
+    static ARENA: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 /// What one `encode_records` call produced; see `_native.pyi`.
 #[pyclass(frozen, module = "binance_streamer._native")]
@@ -70,13 +79,25 @@ fn encode_records(
     }
     let slices: Vec<&[u8]> = held.iter().map(|b| b.as_bytes()).collect();
     let names: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let arena = ARENA.take();
     let encoded = py
-        .detach(|| encode(&slices, &names, keep_all_klines))
+        .detach(|| encode_records_in(arena, &slices, &names, keep_all_klines))
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
 
     let files = PyList::empty(py);
     for f in &encoded.files {
-        files.append((f.path.as_str(), f.kind.name(), PyBytes::new(py, &f.data)))?;
+        let data = match &f.chunks[..] {
+            [one] => PyBytes::new(py, &encoded.data[one.clone()]),
+            _ => PyBytes::new_with(py, f.len, |buf| {
+                let mut at = 0;
+                for piece in encoded.pieces(f) {
+                    buf[at..at + piece.len()].copy_from_slice(piece);
+                    at += piece.len();
+                }
+                Ok(())
+            })?,
+        };
+        files.append((f.path.as_str(), f.kind.name(), data))?;
     }
     let rows = PyDict::new(py);
     for (kind, n) in &encoded.rows {
@@ -86,6 +107,9 @@ fn encode_records(
     for s in &encoded.skipped {
         let sample = PyBytes::new(py, &s.sample);
         skipped.set_item(s.kind, (s.count, sample, s.reason.as_str()))?;
+    }
+    if encoded.data.capacity() <= KEEP_ARENA_BYTES {
+        ARENA.set(encoded.data);
     }
     Ok(EncodeResult {
         files: files.unbind(),
