@@ -47,9 +47,10 @@ _EVENTS = {
 _FFFD = "binance_streamer.fffd"
 
 
-def _replace_surrogates(exc: UnicodeError) -> Tuple[str, int]:
+def _replace_surrogates(exc: UnicodeError) -> Tuple[bytes, int]:
+    # Bytes, not str: the UTF-8 encoder only takes ASCII text from a handler.
     if isinstance(exc, UnicodeEncodeError):
-        return "\ufffd" * (exc.end - exc.start), exc.end
+        return "\ufffd".encode() * (exc.end - exc.start), exc.end
     raise exc
 
 
