@@ -61,7 +61,9 @@ def load(preference: Optional[str] = None, config_value: str = "auto") -> Module
         return importlib.import_module("binance_streamer._native")
     except ImportError as exc:
         if choice == "native":
-            raise BackendError(f"backend 'native' requested but the extension cannot be imported: {exc}") from exc
+            raise BackendError(
+                f"backend 'native' requested but the extension cannot be imported: {exc}"
+            ) from exc
         if not _warned:
             _log.warning("native extension unavailable (%s); using the pure-Python fallback", exc)
             _warned = True

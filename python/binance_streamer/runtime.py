@@ -1,0 +1,69 @@
+"""Where a running collector keeps its PID file and status file, and how other
+processes (``--status``, a second collector) read them.
+
+Both live in ``<output_directory>/.binance_streamer/``: one collector per output
+directory, so the output directory is the natural key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+
+@dataclass(frozen=True)
+class RuntimePaths:
+    root: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "collector.pid"
+
+    @property
+    def status_file(self) -> Path:
+        return self.root / "status.json"
+
+
+def paths_for(output_dir: Path) -> RuntimePaths:
+    return RuntimePaths(output_dir / ".binance_streamer")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_pid(paths: RuntimePaths) -> Optional[int]:
+    """PID of the collector that owns this output directory, if it is alive."""
+    try:
+        pid = int(paths.pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if pid > 0 and pid_alive(pid) else None
+
+
+def read_status(paths: RuntimePaths) -> Optional[Dict[str, Any]]:
+    """The live status of a running collector, or None when none is running."""
+    pid = running_pid(paths)
+    if pid is None:
+        return None
+    try:
+        status = json.loads(paths.status_file.read_text())
+    except (OSError, ValueError):
+        return {"pid": pid}
+    return status if isinstance(status, dict) else {"pid": pid}
+
+
+def write_status(paths: RuntimePaths, status: Dict[str, Any]) -> None:
+    """Atomically replace the status file (readers never see half a file)."""
+    tmp = paths.status_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(status, separators=(",", ":")))
+    os.replace(tmp, paths.status_file)
