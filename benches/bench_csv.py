@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytest
+
 from binance_streamer import fallback, records, schema
 
 try:
@@ -170,9 +171,7 @@ PEERS: Dict[str, Optional[Callable[..., Any]]] = {
     "native": _native.encode_records if _native is not None else None,
     "fallback": fallback.encode_records,
     "orjson-python": reference_encoder(orjson.loads) if orjson is not None else None,
-    "msgspec-python": (
-        reference_encoder(msgspec.json.Decoder().decode) if msgspec is not None else None
-    ),
+    "msgspec-python": (reference_encoder(msgspec.json.Decoder().decode) if msgspec is not None else None),
 }
 
 _BATCHES: Dict[str, List[bytes]] = {}

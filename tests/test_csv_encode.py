@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any, Dict, List, Sequence, Tuple
 
 import pytest
+
 from binance_streamer import records, schema
 
 LT = 1_760_000_000_500_000  # local receive time, µs
@@ -125,8 +126,7 @@ def test_depth_update_without_levels_still_writes_its_ids(backend: ModuleType) -
     assert (
         res.files[0][2]
         == (
-            f"{LT},1760000000250,1760000000248,ETHUSDT,9800000001276,9800000001276,"
-            "9800000001275,,,\n"
+            f"{LT},1760000000250,1760000000248,ETHUSDT,9800000001276,9800000001276,9800000001275,,,\n"
         ).encode()
     )
     assert res.rows == {"depth": 1}
@@ -161,12 +161,10 @@ def test_trade_book_ticker_and_mark_price(backend: ModuleType) -> None:
             f"{LT},1723161256322,1723161256321,BTCUSDT,5266583935,61800.30,0.006,false,\n"
         ),
         "BTCUSDT/bookticker_BTCUSDT_20261007.csv": (
-            f"{LT},1791382994658,1791382994657,BTCUSDT,11757092630476,83091.60,4.215,"
-            "83091.70,3.763\n"
+            f"{LT},1791382994658,1791382994657,BTCUSDT,11757092630476,83091.60,4.215,83091.70,3.763\n"
         ),
         "ETHUSDT/markprice_ETHUSDT_20251009.csv": (
-            f"{LT},1760000001000,ETHUSDT,4012.35000000,4011.80512345,4013.10000000,"
-            "0.00010000,1760025600000\n"
+            f"{LT},1760000001000,ETHUSDT,4012.35000000,4011.80512345,4013.10000000,0.00010000,1760025600000\n"
         ),
     }
 
@@ -184,9 +182,7 @@ def test_snapshot_rows_per_level_under_the_symbol_table_name(backend: ModuleType
 def test_snapshot_without_event_time_is_filed_by_local_day(backend: ModuleType) -> None:
     body = {"lastUpdateId": 5, "bids": [], "asks": [["1", "2"]], "T": None}
     res = backend.encode_records([rec(records.KIND_SNAPSHOT, 0, body, lt=86_400_000_000)], SYMBOLS)
-    assert files(res) == {
-        "ETHUSDT/ETHUSDT_depth_snapshot_19700102.csv": "86400000000,,,ETHUSDT,5,ask,1,2\n"
-    }
+    assert files(res) == {"ETHUSDT/ETHUSDT_depth_snapshot_19700102.csv": "86400000000,,,ETHUSDT,5,ask,1,2\n"}
 
 
 def test_gap_rows_quote_free_text_and_leave_unknown_ids_empty(backend: ModuleType) -> None:
@@ -246,9 +242,7 @@ def test_a_batch_crossing_midnight_splits_by_event_time_not_local_time(
         frame(dict(AGG, E=midnight - 2, a=3)),
     ]
     res = backend.encode_records(recs, SYMBOLS)
-    got = {
-        path: [row.split(",")[3] for row in text.splitlines()] for path, text in files(res).items()
-    }
+    got = {path: [row.split(",")[3] for row in text.splitlines()] for path, text in files(res).items()}
     assert got == {
         "ETHUSDT/aggtrade_ETHUSDT_20251009.csv": ["1", "3"],
         "ETHUSDT/aggtrade_ETHUSDT_20251010.csv": ["2"],
@@ -275,9 +269,7 @@ def test_escapes_and_unicode_are_decoded(backend: ModuleType) -> None:
     )
     res = backend.encode_records([frame(text)], SYMBOLS)
     assert res.files[0][0] == "ETHUSDT/aggtrade_ETHUSDT_20251009.csv"
-    assert res.files[0][2] == (
-        f'{LT},1760000000123,ETHUSDT,1,"4é,5","😀 ""q""\r\n\\",1,1,1,false\n'.encode()
-    )
+    assert res.files[0][2] == (f'{LT},1760000000123,ETHUSDT,1,"4é,5","😀 ""q""\r\n\\",1,1,1,false\n'.encode())
     (row,) = only_rows(res)
     assert (row["price"], row["quantity"]) == ("4é,5", '😀 "q"\r\n\\')
     lone = text.replace('"p":"4\\u00e9,5"', '"p":"\\udc00x"')
@@ -357,9 +349,7 @@ BAD_FRAMES: List[Tuple[str, bytes, str, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "payload,kind,reason", [c[1:] for c in BAD_FRAMES], ids=[c[0] for c in BAD_FRAMES]
-)
+@pytest.mark.parametrize("payload,kind,reason", [c[1:] for c in BAD_FRAMES], ids=[c[0] for c in BAD_FRAMES])
 def test_bad_frames_are_skipped_with_a_reason(
     backend: ModuleType, payload: bytes, kind: str, reason: str
 ) -> None:
@@ -430,9 +420,7 @@ def test_result_is_read_only(backend: ModuleType) -> None:
         ([frame(AGG)], [""], ValueError),
     ],
 )
-def test_caller_errors_raise(
-    backend: ModuleType, records_: Sequence[Any], symbols: Any, error: type
-) -> None:
+def test_caller_errors_raise(backend: ModuleType, records_: Sequence[Any], symbols: Any, error: type) -> None:
     with pytest.raises(error):
         backend.encode_records(records_, symbols)
 

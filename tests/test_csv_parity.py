@@ -13,9 +13,10 @@ from types import ModuleType
 from typing import Any, Dict, List, Sequence, Tuple
 
 import pytest
-from binance_streamer import records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from binance_streamer import records
 
 DATA = Path(__file__).parent / "data"
 SYMBOLS = ["SUSHIUSDT", "AKROUSDT", "KEEPUSDT", "CTKUSDT", "BTCUSDT"]
@@ -61,13 +62,9 @@ def polyoxide_records() -> List[bytes]:
     """Single pretty-printed 2026 captures (aggTrade, kline, depth20, bookTicker, REST depth)."""
     out = []
     for i, path in enumerate(sorted((DATA / "polyoxide/ws").glob("*.json"))):
-        out.append(
-            records.pack(records.KIND_FRAME, 0, 1_791_382_992_000_000 + i, path.read_bytes())
-        )
+        out.append(records.pack(records.KIND_FRAME, 0, 1_791_382_992_000_000 + i, path.read_bytes()))
     depth = (DATA / "polyoxide/rest/depth.json").read_bytes()
-    out.append(
-        records.pack(records.KIND_SNAPSHOT, SYMBOLS.index("BTCUSDT"), 1_791_382_991_300_000, depth)
-    )
+    out.append(records.pack(records.KIND_SNAPSHOT, SYMBOLS.index("BTCUSDT"), 1_791_382_991_300_000, depth))
     return out
 
 
@@ -196,9 +193,7 @@ times = mostly(
 )
 symbols = mostly(
     st.sampled_from(["BTCUSDT", "ETHUSDT", "BTCUSDT_261225", "币安人生USDT", "a-b_C"]),
-    st.one_of(
-        st.sampled_from(["", "a/b", "..", "A,B", "X" * 65, "B\ud800", "É" * 33]), tricky_text
-    ),
+    st.one_of(st.sampled_from(["", "a/b", "..", "A,B", "X" * 65, "B\ud800", "É" * 33]), tricky_text),
 )
 intervals = mostly(st.sampled_from(["1m", "4h", "1M"]), st.sampled_from(["", "1m/", "x" * 9]))
 any_json = st.recursive(
@@ -285,9 +280,7 @@ def ring_records(draw: st.DrawFn) -> bytes:
     if rare(draw, 30):
         kind = draw(st.sampled_from([0, 5, 255]))
     if kind in RECORD_FIELDS:
-        raw = dump(
-            draw(fill(RECORD_FIELDS[kind])), draw(st.randoms(use_true_random=False))
-        ).encode()
+        raw = dump(draw(fill(RECORD_FIELDS[kind])), draw(st.randoms(use_true_random=False))).encode()
     elif kind == 1:
         raw = draw(frames())
     else:

@@ -130,9 +130,7 @@ _ROW = {kind: _template(kind).format for kind in _FIELDS}
 _COMMAS = {kind: len(fields) - 1 for kind, fields in _FIELDS.items()}
 
 # Field types of the checks below.
-_INT, _OPT_INT, _STR, _OPT_STR, _BOOL, _TIME, _OPT_TIME, _SYMBOL, _INTERVAL_T, _LEVELS, _OBJ = (
-    range(11)
-)
+_INT, _OPT_INT, _STR, _OPT_STR, _BOOL, _TIME, _OPT_TIME, _SYMBOL, _INTERVAL_T, _LEVELS, _OBJ = range(11)
 
 _SPEC: Dict[str, Tuple[Tuple[str, int], ...]] = {
     "aggtrade": (
@@ -218,10 +216,7 @@ class EncodeResult:
 
     def __repr__(self) -> str:
         skipped = sum(n for n, _, _ in self._skipped.values())
-        return (
-            f"EncodeResult(files={len(self._files)}, rows={sum(self._rows.values())}, "
-            f"skipped={skipped})"
-        )
+        return f"EncodeResult(files={len(self._files)}, rows={sum(self._rows.values())}, skipped={skipped})"
 
 
 def _quote(cell: str) -> str:
@@ -308,9 +303,7 @@ class _Batch:
 
     # -- checks ---------------------------------------------------------------
 
-    def fields(
-        self, kind: str, obj: dict, spec: str, local_us: int = 0, prefix: str = ""
-    ) -> List[Any]:
+    def fields(self, kind: str, obj: dict, spec: str, local_us: int = 0, prefix: str = "") -> List[Any]:
         """The checked cells of ``obj`` per ``_SPEC[spec]``, in order; sets ``self.day``."""
         out: List[Any] = []
         for key, typ in _SPEC[spec]:
@@ -387,12 +380,7 @@ class _Batch:
         text = "".join([fmt(*cells) for cells in rows])
         n = len(rows)
         # Fields needing quotes are rare: detect them on the whole text at once.
-        if (
-            text.count(",") != n * _COMMAS[kind]
-            or text.count("\n") != n
-            or '"' in text
-            or "\r" in text
-        ):
+        if text.count(",") != n * _COMMAS[kind] or text.count("\n") != n or '"' in text or "\r" in text:
             text = "".join([fmt(*map(_quote, cells)) for cells in rows])
         key = (kind, symbol, interval, day)
         entry = self.files.get(key)
@@ -417,9 +405,7 @@ class _Batch:
         symbol = ""
         if kind != _FRAME:
             if symbol_id >= len(self.symbols):
-                raise _Skip(
-                    report, f"symbol_id {symbol_id} out of range ({len(self.symbols)} symbols)"
-                )
+                raise _Skip(report, f"symbol_id {symbol_id} out of range ({len(self.symbols)} symbols)")
             symbol = self.symbols[symbol_id]
         payload = record[_HEADER.size :]
         obj = _load(payload, report)
@@ -500,8 +486,7 @@ def _check_symbols(symbols: Sequence[str]) -> None:
         s.encode("utf-8")  # a lone surrogate is unusable in a path (UnicodeEncodeError)
         if not _valid_symbol(s):
             raise ValueError(
-                f"symbols[{i}] is not a valid symbol: {s!r} "
-                "(1-64 bytes; ASCII letters, digits, '_' or '-')"
+                f"symbols[{i}] is not a valid symbol: {s!r} (1-64 bytes; ASCII letters, digits, '_' or '-')"
             )
 
 
@@ -528,7 +513,6 @@ def encode_records(
             start = 0 if skip.kind == "record" else _HEADER.size
             skipped[skip.kind] = [1, rec[start : start + SAMPLE_BYTES], skip.reason]
     files = [
-        (path, kind, "".join(chunks).encode("utf-8", _FFFD))
-        for path, kind, chunks in batch.files.values()
+        (path, kind, "".join(chunks).encode("utf-8", _FFFD)) for path, kind, chunks in batch.files.values()
     ]
     return EncodeResult(files, dict(batch.rows), {k: (n, s, r) for k, (n, s, r) in skipped.items()})
