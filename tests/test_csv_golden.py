@@ -54,3 +54,10 @@ def test_output_matches_the_golden_files(backend: ModuleType) -> None:
     assert sorted(got) == sorted(on_disk)
     for path, data in got.items():
         assert data == on_disk[path], path
+
+
+def test_data_format_doc_shows_the_golden_files() -> None:
+    """docs/data-format.md's examples are these files, byte for byte."""
+    doc = (Path(__file__).parent.parent / "docs" / "data-format.md").read_text(encoding="utf-8")
+    for path in sorted(GOLDEN.glob("*/*.csv")):
+        assert "```csv\n" + path.read_text(encoding="utf-8") + "```\n" in doc, path.name
