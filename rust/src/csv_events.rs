@@ -27,6 +27,8 @@ fn bad(kind: &'static str, reason: impl Into<String>) -> Bad {
 }
 
 const INVALID_JSON: &str = "invalid JSON";
+/// The interval part of the file key, for every kind but kline.
+const NO_INTERVAL: Cow<'static, [u8]> = Cow::Borrowed(b"");
 const MS_PER_DAY: u64 = 86_400_000;
 
 /// One ring record with its header decoded.
@@ -201,6 +203,42 @@ fn local_day(local_time_us: i64, kind: &'static str) -> Result<u32, Bad> {
     }
 }
 
+/// The file kind of an event payload whose `e` is a string.
+fn event_kind(slots: &Slots<'_, 22>) -> Result<FileKind, Bad> {
+    let Some(Val::Str(e)) = slots.vals[EV_TYPE] else {
+        unreachable!("scan_frame checked e");
+    };
+    let mut decoded = Vec::new();
+    let event: &[u8] = if e.escaped {
+        decode_str(e.raw, &mut decoded);
+        &decoded
+    } else {
+        e.raw
+    };
+    Ok(match event {
+        b"aggTrade" => FileKind::AggTrade,
+        b"depthUpdate" => FileKind::Depth,
+        b"kline" => FileKind::Kline,
+        b"trade" => FileKind::Trade,
+        b"bookTicker" => FileKind::BookTicker,
+        b"markPriceUpdate" => FileKind::MarkPrice,
+        _ => return Err(unknown_event(event)),
+    })
+}
+
+/// Why a payload that does not start with `{` is refused.
+fn not_an_object(mut sc: Scanner<'_>, kind: &'static str) -> Bad {
+    let json = sc.value(1).is_ok() && sc.finish().is_ok();
+    bad(
+        kind,
+        if json {
+            "not a JSON object"
+        } else {
+            INVALID_JSON
+        },
+    )
+}
+
 /// Parses a payload that must be one JSON object into `slots`.
 fn parse_object<'a, const N: usize>(
     payload: &'a [u8],
@@ -211,15 +249,7 @@ fn parse_object<'a, const N: usize>(
 ) -> Result<(), Bad> {
     let mut sc = Scanner::new(payload);
     if sc.peek_token() != Some(b'{') {
-        let valid = sc.value(1).is_ok() && sc.finish().is_ok();
-        return Err(bad(
-            kind,
-            if valid {
-                "not a JSON object"
-            } else {
-                INVALID_JSON
-            },
-        ));
+        return Err(not_an_object(sc, kind));
     }
     sc.object_into(1, keys, slots, pairs)
         .and_then(|()| sc.finish())
@@ -276,10 +306,9 @@ impl<'a> Encoder<'a> {
     }
 
     /// Writes one row per level of `bids` then `asks` (ranges of the
-    /// record's pairs): the
-    /// `shared` cells, then side, (level number when `numbered`), price,
-    /// quantity. No levels at all still gives one row with those cells
-    /// empty, so the update id reaches the file.
+    /// record's pairs): the `shared` cells, then side, (level number when
+    /// `numbered`), price, quantity. No levels at all still gives one row
+    /// with those cells empty, so the update id reaches the file.
     fn emit_levels(
         &mut self,
         kind: FileKind,
@@ -289,7 +318,7 @@ impl<'a> Encoder<'a> {
         numbered: bool,
         [bids, asks]: [Range<usize>; 2],
     ) {
-        let group = self.files.group(kind, symbol, Cow::Borrowed(b""), day);
+        let group = self.files.group(kind, symbol, NO_INTERVAL, day);
         let start = self.files.arena.len();
         let (out, scratch) = (&mut self.files.arena, &mut self.files.scratch);
         self.level_rows
@@ -322,37 +351,56 @@ impl<'a> Encoder<'a> {
 
     /// A websocket text frame, bare or in the combined-stream wrapper.
     pub fn frame(&mut self, rec: &Record<'a>) -> Result<(), Bad> {
-        let buf = rec.payload;
+        let mut top = Slots::new();
+        let mut inner = Slots::new();
+        let slots = self.scan_frame(rec.payload, &mut top, &mut inner)?;
+        let kind = event_kind(slots)?;
+        let f = Fields {
+            slots,
+            keys: &EVENT,
+            prefix: "",
+            kind: kind.name(),
+        };
+        let lt = Cell::Int(rec.local_time_us);
+        match kind {
+            FileKind::AggTrade => self.agg_trade(&f, lt),
+            FileKind::Depth => self.depth(&f, lt),
+            FileKind::Kline => self.kline(&f, lt, rec.payload),
+            FileKind::Trade => self.trade(&f, lt),
+            FileKind::BookTicker => self.book_ticker(&f, lt),
+            FileKind::MarkPrice => self.mark_price(&f, lt),
+            FileKind::Snapshot | FileKind::OrderBook | FileKind::Gaps => {
+                unreachable!("event_kind gives stream kinds only")
+            }
+        }
+    }
+
+    /// Scans a frame: the members of the event payload (`data` of the
+    /// combined-stream wrapper, else the frame itself) end up in the
+    /// returned slots, its book levels in `self.pairs`.
+    fn scan_frame<'s>(
+        &mut self,
+        buf: &'a [u8],
+        top: &'s mut Slots<'a, 22>,
+        inner: &'s mut Slots<'a, 22>,
+    ) -> Result<&'s Slots<'a, 22>, Bad> {
         let mut sc = Scanner::new(buf);
         if sc.peek_token() != Some(b'{') {
-            let valid = sc.value(1).is_ok() && sc.finish().is_ok();
-            return Err(bad(
-                "frame",
-                if valid {
-                    "not a JSON object"
-                } else {
-                    INVALID_JSON
-                },
-            ));
+            return Err(not_an_object(sc, "frame"));
         }
-        let mut top = Slots::<22>::new();
-        let mut inner = Slots::<22>::new();
         let mut data: Option<bool> = None;
         let mut control = false;
         self.pairs.clear();
         let pairs = &mut self.pairs;
         sc.object(1, |sc, name| {
             if same(name, b"data") {
-                if sc.peek_token() == Some(b'{') {
-                    sc.object_into(2, &EVENT, &mut inner, pairs)?;
-                    data = Some(true);
+                data = Some(sc.peek_token() == Some(b'{'));
+                if data == Some(true) {
+                    sc.object_into(2, &EVENT, inner, pairs)?;
                 } else {
                     sc.value(2)?;
-                    data = Some(false);
                 }
-                return Ok(());
-            }
-            if let Some(i) = EVENT.find(name) {
+            } else if let Some(i) = EVENT.find(name) {
                 top.vals[i] = Some(sc.member(2, pairs)?);
             } else {
                 sc.value(2)?;
@@ -363,171 +411,145 @@ impl<'a> Encoder<'a> {
         .and_then(|()| sc.finish())
         .map_err(|Invalid| bad("frame", INVALID_JSON))?;
         let slots = match data {
-            Some(true) => &inner,
+            Some(true) => inner,
             Some(false) => return Err(bad("frame", "\"data\" is not an object")),
-            None => &top,
+            None => top,
         };
-        let e = match slots.vals[EV_TYPE] {
-            Some(Val::Str(s)) => s,
-            Some(_) => return Err(bad("frame", "event type \"e\" is not a string")),
-            None if control => return Err(bad("control", "control frame (result/error reply)")),
-            None => return Err(bad("frame", "no event type \"e\"")),
-        };
-        let mut name = Vec::new();
-        let event: &[u8] = if e.escaped {
-            decode_str(e.raw, &mut name);
-            &name
-        } else {
-            e.raw
-        };
-        let kind = match event {
-            b"aggTrade" => FileKind::AggTrade,
-            b"depthUpdate" => FileKind::Depth,
-            b"kline" => FileKind::Kline,
-            b"trade" => FileKind::Trade,
-            b"bookTicker" => FileKind::BookTicker,
-            b"markPriceUpdate" => FileKind::MarkPrice,
-            _ => return Err(unknown_event(event)),
-        };
-        let f = Fields {
-            slots,
-            keys: &EVENT,
-            prefix: "",
-            kind: kind.name(),
-        };
-        let lt = Cell::Int(rec.local_time_us);
-        let none = Cow::Borrowed(&b""[..]);
-        match kind {
-            FileKind::AggTrade => {
-                let (time, day) = f.time(EV_TIME)?;
-                let sym = f.symbol(EV_S)?;
-                let row = [
-                    lt,
-                    Cell::Raw(time),
-                    Cell::Raw(&sym),
-                    Cell::Raw(f.int(EV_A)?),
-                    Cell::Text(f.string(EV_P)?),
-                    Cell::Text(f.string(EV_Q)?),
-                    Cell::Raw(f.int(EV_F)?),
-                    Cell::Raw(f.int(EV_L)?),
-                    Cell::Raw(f.int(EV_T)?),
-                    Cell::Bool(f.boolean(EV_M)?),
-                ];
-                self.emit(kind, sym.clone(), none, day, &row);
-            }
-            FileKind::Depth => {
-                let (time, day) = f.time(EV_TIME)?;
-                let t = f.int(EV_T)?;
-                let sym = f.symbol(EV_S)?;
-                let first = f.int(EV_UU)?;
-                let last = f.int(EV_U)?;
-                let prev = f.int(EV_PU)?;
-                let levels = [f.levels(EV_B)?, f.levels(EV_A)?];
-                let shared = [
-                    lt,
-                    Cell::Raw(time),
-                    Cell::Raw(t),
-                    Cell::Raw(&sym),
-                    Cell::Raw(first),
-                    Cell::Raw(last),
-                    Cell::Raw(prev),
-                ];
-                self.emit_levels(kind, sym.clone(), day, &shared, false, levels);
-            }
-            FileKind::Kline => {
-                let (time, day) = f.time(EV_TIME)?;
-                let sym = f.symbol(EV_S)?;
-                let start = match f.get(EV_K)? {
-                    Val::Obj(start) => start,
-                    _ => return Err(f.fail(EV_K, "is not an object")),
-                };
-                let mut kslots = Slots::<15>::new();
-                Scanner::at(buf, start)
-                    .object_into(1, &KLINE, &mut kslots, &mut Vec::new())
-                    .map_err(|Invalid| bad("kline", INVALID_JSON))?;
-                let k = Fields {
-                    slots: &kslots,
-                    keys: &KLINE,
-                    prefix: "k.",
-                    kind: "kline",
-                };
-                let interval = k.name(0, valid_interval, "is not a valid interval")?;
-                let mut row = [Cell::Empty; 18];
-                row[0] = lt;
-                row[1] = Cell::Raw(time);
-                row[2] = Cell::Raw(&sym);
-                row[3] = Cell::Raw(&interval);
-                // k.t, k.T, k.f, k.L: integers; o h l c v: strings; n: integer;
-                // x: boolean; q V Q: strings. Cells 4.. follow KLINE[1..].
-                for (cell, i) in row[4..].iter_mut().zip(1..) {
-                    *cell = match KLINE.names[i] {
-                        "o" | "h" | "l" | "c" | "v" | "q" | "V" | "Q" => Cell::Text(k.string(i)?),
-                        "x" => Cell::Bool(k.boolean(i)?),
-                        _ => Cell::Raw(k.int(i)?),
-                    };
-                }
-                let closed = matches!(row[14], Cell::Bool(true));
-                if closed || self.keep_all_klines {
-                    self.emit(kind, sym.clone(), interval.clone(), day, &row);
-                }
-            }
-            FileKind::Trade => {
-                let (time, day) = f.time(EV_TIME)?;
-                let t = f.int(EV_T)?;
-                let sym = f.symbol(EV_S)?;
-                let row = [
-                    lt,
-                    Cell::Raw(time),
-                    Cell::Raw(t),
-                    Cell::Raw(&sym),
-                    Cell::Raw(f.int(EV_TL)?),
-                    Cell::Text(f.string(EV_P)?),
-                    Cell::Text(f.string(EV_Q)?),
-                    Cell::Bool(f.boolean(EV_M)?),
-                    f.opt_string(EV_X)?.map_or(Cell::Empty, Cell::Text),
-                    Cell::Empty,
-                ];
-                self.emit(kind, sym.clone(), none, day, &row[..9]);
-            }
-            FileKind::BookTicker => {
-                let (time, day) = f.time(EV_TIME)?;
-                let t = f.int(EV_T)?;
-                let sym = f.symbol(EV_S)?;
-                let row = [
-                    lt,
-                    Cell::Raw(time),
-                    Cell::Raw(t),
-                    Cell::Raw(&sym),
-                    Cell::Raw(f.int(EV_U)?),
-                    Cell::Text(f.string(EV_B)?),
-                    Cell::Text(f.string(EV_BB)?),
-                    Cell::Text(f.string(EV_A)?),
-                    Cell::Text(f.string(EV_AA)?),
-                    Cell::Empty,
-                ];
-                self.emit(kind, sym.clone(), none, day, &row[..9]);
-            }
-            FileKind::MarkPrice => {
-                let (time, day) = f.time(EV_TIME)?;
-                let sym = f.symbol(EV_S)?;
-                let row = [
-                    lt,
-                    Cell::Raw(time),
-                    Cell::Raw(&sym),
-                    Cell::Text(f.string(EV_P)?),
-                    Cell::Text(f.string(EV_I)?),
-                    Cell::Text(f.string(EV_PP)?),
-                    Cell::Text(f.string(EV_R)?),
-                    Cell::Raw(f.int(EV_T)?),
-                    Cell::Empty,
-                    Cell::Empty,
-                ];
-                self.emit(kind, sym.clone(), none, day, &row[..8]);
-            }
-            FileKind::Snapshot | FileKind::OrderBook | FileKind::Gaps => {
-                unreachable!("not an event type")
-            }
+        match slots.vals[EV_TYPE] {
+            Some(Val::Str(_)) => Ok(slots),
+            Some(_) => Err(bad("frame", "event type \"e\" is not a string")),
+            None if control => Err(bad("control", "control frame (result/error reply)")),
+            None => Err(bad("frame", "no event type \"e\"")),
         }
+    }
+
+    fn agg_trade(&mut self, f: &Fields<'_, 'a, 22>, lt: Cell<'_>) -> Result<(), Bad> {
+        let (time, day) = f.time(EV_TIME)?;
+        let sym = f.symbol(EV_S)?;
+        let row = [
+            lt,
+            Cell::Raw(time),
+            Cell::Raw(&sym),
+            Cell::Raw(f.int(EV_A)?),
+            Cell::Text(f.string(EV_P)?),
+            Cell::Text(f.string(EV_Q)?),
+            Cell::Raw(f.int(EV_F)?),
+            Cell::Raw(f.int(EV_L)?),
+            Cell::Raw(f.int(EV_T)?),
+            Cell::Bool(f.boolean(EV_M)?),
+        ];
+        self.emit(FileKind::AggTrade, sym.clone(), NO_INTERVAL, day, &row);
+        Ok(())
+    }
+
+    fn depth(&mut self, f: &Fields<'_, 'a, 22>, lt: Cell<'_>) -> Result<(), Bad> {
+        let (time, day) = f.time(EV_TIME)?;
+        let t = f.int(EV_T)?;
+        let sym = f.symbol(EV_S)?;
+        let first = f.int(EV_UU)?;
+        let last = f.int(EV_U)?;
+        let prev = f.int(EV_PU)?;
+        let levels = [f.levels(EV_B)?, f.levels(EV_A)?];
+        let shared = [
+            lt,
+            Cell::Raw(time),
+            Cell::Raw(t),
+            Cell::Raw(&sym),
+            Cell::Raw(first),
+            Cell::Raw(last),
+            Cell::Raw(prev),
+        ];
+        self.emit_levels(FileKind::Depth, sym.clone(), day, &shared, false, levels);
+        Ok(())
+    }
+
+    /// `buf` is the frame: the candle object `k` is walked again from there.
+    fn kline(&mut self, f: &Fields<'_, 'a, 22>, lt: Cell<'_>, buf: &'a [u8]) -> Result<(), Bad> {
+        let (time, day) = f.time(EV_TIME)?;
+        let sym = f.symbol(EV_S)?;
+        let Val::Obj(start) = f.get(EV_K)? else {
+            return Err(f.fail(EV_K, "is not an object"));
+        };
+        let mut slots = Slots::new();
+        Scanner::at(buf, start)
+            .object_into(1, &KLINE, &mut slots, &mut Vec::new())
+            .map_err(|Invalid| bad("kline", INVALID_JSON))?;
+        let k = Fields {
+            slots: &slots,
+            keys: &KLINE,
+            prefix: "k.",
+            kind: "kline",
+        };
+        let interval = k.name(0, valid_interval, "is not a valid interval")?;
+        let mut row = [Cell::Empty; 18];
+        row[..4].copy_from_slice(&[lt, Cell::Raw(time), Cell::Raw(&sym), Cell::Raw(&interval)]);
+        // Cells 4.. take KLINE's members 1.. in order (t T f L o h l c v n x q V Q).
+        for (cell, i) in row[4..].iter_mut().zip(1..) {
+            *cell = match KLINE.names[i] {
+                "o" | "h" | "l" | "c" | "v" | "q" | "V" | "Q" => Cell::Text(k.string(i)?),
+                "x" => Cell::Bool(k.boolean(i)?),
+                _ => Cell::Raw(k.int(i)?),
+            };
+        }
+        let closed = matches!(row[14], Cell::Bool(true));
+        if closed || self.keep_all_klines {
+            self.emit(FileKind::Kline, sym.clone(), interval.clone(), day, &row);
+        }
+        Ok(())
+    }
+
+    fn trade(&mut self, f: &Fields<'_, 'a, 22>, lt: Cell<'_>) -> Result<(), Bad> {
+        let (time, day) = f.time(EV_TIME)?;
+        let t = f.int(EV_T)?;
+        let sym = f.symbol(EV_S)?;
+        let row = [
+            lt,
+            Cell::Raw(time),
+            Cell::Raw(t),
+            Cell::Raw(&sym),
+            Cell::Raw(f.int(EV_TL)?),
+            Cell::Text(f.string(EV_P)?),
+            Cell::Text(f.string(EV_Q)?),
+            Cell::Bool(f.boolean(EV_M)?),
+            f.opt_string(EV_X)?.map_or(Cell::Empty, Cell::Text),
+        ];
+        self.emit(FileKind::Trade, sym.clone(), NO_INTERVAL, day, &row);
+        Ok(())
+    }
+
+    fn book_ticker(&mut self, f: &Fields<'_, 'a, 22>, lt: Cell<'_>) -> Result<(), Bad> {
+        let (time, day) = f.time(EV_TIME)?;
+        let t = f.int(EV_T)?;
+        let sym = f.symbol(EV_S)?;
+        let row = [
+            lt,
+            Cell::Raw(time),
+            Cell::Raw(t),
+            Cell::Raw(&sym),
+            Cell::Raw(f.int(EV_U)?),
+            Cell::Text(f.string(EV_B)?),
+            Cell::Text(f.string(EV_BB)?),
+            Cell::Text(f.string(EV_A)?),
+            Cell::Text(f.string(EV_AA)?),
+        ];
+        self.emit(FileKind::BookTicker, sym.clone(), NO_INTERVAL, day, &row);
+        Ok(())
+    }
+
+    fn mark_price(&mut self, f: &Fields<'_, 'a, 22>, lt: Cell<'_>) -> Result<(), Bad> {
+        let (time, day) = f.time(EV_TIME)?;
+        let sym = f.symbol(EV_S)?;
+        let row = [
+            lt,
+            Cell::Raw(time),
+            Cell::Raw(&sym),
+            Cell::Text(f.string(EV_P)?),
+            Cell::Text(f.string(EV_I)?),
+            Cell::Text(f.string(EV_PP)?),
+            Cell::Text(f.string(EV_R)?),
+            Cell::Raw(f.int(EV_T)?),
+        ];
+        self.emit(FileKind::MarkPrice, sym.clone(), NO_INTERVAL, day, &row);
         Ok(())
     }
 
@@ -596,7 +618,7 @@ impl<'a> Encoder<'a> {
         row[5] = f.opt_int(3)?.map_or(Cell::Empty, Cell::Raw);
         row[6] = f.opt_string(4)?.map_or(Cell::Empty, Cell::Text);
         let sym = Cow::Borrowed(symbol.as_bytes());
-        self.emit(kind, sym, Cow::Borrowed(b""), day, &row);
+        self.emit(kind, sym, NO_INTERVAL, day, &row);
         Ok(())
     }
 
