@@ -1,9 +1,11 @@
 """JSON-to-CSV batching: native vs fallback vs orjson/msgspec-based Python.
 
 Batches are built from the real captures in tests/data, spread over 50
-symbols the way a collector sees them. Each group is one workload; each
-benchmark records its input size in ``extra_info`` so MB/s = input_bytes /
-mean time. Run the real measurement with::
+symbols the way a collector sees them, in two sizes: 4096 records (the
+ring's default ``pop_batch`` maximum, a writer that fell behind) and 512 (a
+writer keeping up). Each group is one workload and size; each benchmark
+records its input size in ``extra_info`` so MB/s = input_bytes / mean time.
+Run the real measurement with::
 
     maturin develop --release
     pytest benches/bench_csv.py --benchmark-enable --benchmark-columns=mean,ops
@@ -41,7 +43,7 @@ except ImportError:
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 SYMBOLS = [f"SYM{i:02d}USDT" for i in range(50)]
-BATCH = 4096
+SIZES = (512, 4096)
 
 
 def _frames() -> Dict[str, List[bytes]]:
@@ -65,15 +67,15 @@ def _frames() -> Dict[str, List[bytes]]:
     return out
 
 
-def make_batch(mix: Sequence[Tuple[str, float]], seed: int = 1) -> List[bytes]:
-    """BATCH ring records drawn from ``mix`` (frame kind, share), symbols spread over 50."""
+def make_batch(mix: Sequence[Tuple[str, float]], size: int, seed: int = 1) -> List[bytes]:
+    """``size`` ring records drawn from ``mix`` (frame kind, share), symbols spread over 50."""
     rng = random.Random(seed)
     frames = _frames()
     kinds = [k for k, _ in mix]
     weights = [w for _, w in mix]
     out = []
     t = 1_723_161_255_000_000
-    for _ in range(BATCH):
+    for _ in range(size):
         kind = rng.choices(kinds, weights)[0]
         i = rng.randrange(len(SYMBOLS))
         payload = rng.choice(frames[kind])
@@ -87,6 +89,8 @@ def make_batch(mix: Sequence[Tuple[str, float]], seed: int = 1) -> List[bytes]:
 
 
 WORKLOADS: Dict[str, Sequence[Tuple[str, float]]] = {
+    # Rows per second on the commonest message (target: 1.5 M aggTrade rows/s).
+    "aggtrade-only": [("aggTrade", 1.0)],
     # A collector on aggTrade + depth@100ms + kline_1m across 50 symbols.
     "aggtrade-heavy": [("aggTrade", 0.75), ("depthUpdate", 0.15), ("kline", 0.10)],
     # Busy books: depth@0ms frames (median 34 levels), trades, one snapshot in 1000.
@@ -174,13 +178,13 @@ PEERS: Dict[str, Optional[Callable[..., Any]]] = {
     "msgspec-python": (reference_encoder(msgspec.json.Decoder().decode) if msgspec is not None else None),
 }
 
-_BATCHES: Dict[str, List[bytes]] = {}
+_BATCHES: Dict[Tuple[str, int], List[bytes]] = {}
 
 
-def batch(workload: str) -> List[bytes]:
-    if workload not in _BATCHES:
-        _BATCHES[workload] = make_batch(WORKLOADS[workload])
-    return _BATCHES[workload]
+def batch(workload: str, size: int = 4096) -> List[bytes]:
+    if (workload, size) not in _BATCHES:
+        _BATCHES[workload, size] = make_batch(WORKLOADS[workload], size)
+    return _BATCHES[workload, size]
 
 
 def input_bytes(recs: Sequence[bytes]) -> int:
@@ -189,13 +193,14 @@ def input_bytes(recs: Sequence[bytes]) -> int:
 
 
 @pytest.mark.parametrize("peer", list(PEERS))
+@pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("workload", list(WORKLOADS))
-def test_csv_batch(benchmark: Any, workload: str, peer: str) -> None:
+def test_csv_batch(benchmark: Any, workload: str, size: int, peer: str) -> None:
     fn = PEERS[peer]
     if fn is None:
         pytest.skip(f"{peer} is not installed")
-    recs = batch(workload)
-    benchmark.group = f"csv {workload}"
+    recs = batch(workload, size)
+    benchmark.group = f"csv {workload} x{size}"
     benchmark.extra_info.update(peer=peer, records=len(recs), input_bytes=input_bytes(recs))
     result = benchmark(fn, recs, SYMBOLS)
     assert result  # every peer produced files
@@ -212,14 +217,15 @@ def _best(fn: Callable[..., Any], recs: Sequence[bytes], seconds: float = 1.0) -
 
 def main() -> None:
     for workload in WORKLOADS:
-        recs = batch(workload)
-        size = input_bytes(recs)
-        times = {p: _best(fn, recs) for p, fn in PEERS.items() if fn is not None}
-        print(f"{workload}: {len(recs)} records, {size / 1e6:.2f} MB of JSON")
-        base = times.get("native")
-        for peer, t in times.items():
-            ratio = f"  native is {t / base:5.1f}x faster" if base and peer != "native" else ""
-            print(f"  {peer:15s} {t * 1e3:8.2f} ms  {size / t / 1e6:7.1f} MB/s{ratio}")
+        for size in SIZES:
+            recs = batch(workload, size)
+            mb = input_bytes(recs) / 1e6
+            times = {p: _best(fn, recs) for p, fn in PEERS.items() if fn is not None}
+            print(f"{workload} x{size}: {mb:.2f} MB of JSON")
+            base = times.get("native")
+            for peer, t in times.items():
+                ratio = f"  native is {t / base:5.1f}x faster" if base and peer != "native" else ""
+                print(f"  {peer:15s} {t * 1e3:8.2f} ms  {mb / t:7.1f} MB/s{ratio}")
 
 
 if __name__ == "__main__":
