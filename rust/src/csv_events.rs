@@ -94,43 +94,56 @@ impl<'a, const N: usize> Fields<'_, 'a, N> {
         self.slots.vals[i].ok_or_else(|| self.fail(i, "missing"))
     }
 
-    fn int(&self, i: usize) -> Result<&'a [u8], Bad> {
-        match self.get(i)? {
-            Val::Int(t) => Ok(t),
-            _ => Err(self.fail(i, "is not an integer")),
+    /// The member's value, or why not: missing, or not `what`. The value is
+    /// matched in place (a copy of the whole slot cost store-forwarding stalls).
+    #[inline]
+    fn typed<T>(
+        &self,
+        i: usize,
+        what: &str,
+        pick: impl Fn(&Val<'a>) -> Option<T>,
+    ) -> Result<T, Bad> {
+        match &self.slots.vals[i] {
+            Some(v) => pick(v).ok_or_else(|| self.fail(i, what)),
+            None => Err(self.fail(i, "missing")),
         }
     }
 
-    /// An integer, or `None` when absent or null.
-    fn opt_int(&self, i: usize) -> Result<Option<&'a [u8]>, Bad> {
-        match self.slots.vals[i] {
+    /// Like [`Fields::typed`], but absent or null gives `None`.
+    #[inline]
+    fn optional<T>(
+        &self,
+        i: usize,
+        what: &str,
+        pick: impl Fn(&Val<'a>) -> Option<T>,
+    ) -> Result<Option<T>, Bad> {
+        match &self.slots.vals[i] {
             None | Some(Val::Null) => Ok(None),
-            Some(Val::Int(t)) => Ok(Some(t)),
-            Some(_) => Err(self.fail(i, "is not an integer")),
+            Some(v) => pick(v).map(Some).ok_or_else(|| self.fail(i, what)),
         }
+    }
+
+    fn int(&self, i: usize) -> Result<&'a [u8], Bad> {
+        self.typed(i, "is not an integer", as_int)
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<&'a [u8]>, Bad> {
+        self.optional(i, "is not an integer", as_int)
     }
 
     fn string(&self, i: usize) -> Result<JStr<'a>, Bad> {
-        match self.get(i)? {
-            Val::Str(s) => Ok(s),
-            _ => Err(self.fail(i, "is not a string")),
-        }
+        self.typed(i, "is not a string", as_str)
     }
 
-    /// A string, or `None` when absent or null.
     fn opt_string(&self, i: usize) -> Result<Option<JStr<'a>>, Bad> {
-        match self.slots.vals[i] {
-            None | Some(Val::Null) => Ok(None),
-            Some(Val::Str(s)) => Ok(Some(s)),
-            Some(_) => Err(self.fail(i, "is not a string")),
-        }
+        self.optional(i, "is not a string", as_str)
     }
 
     fn boolean(&self, i: usize) -> Result<bool, Bad> {
-        match self.get(i)? {
-            Val::Bool(b) => Ok(b),
-            _ => Err(self.fail(i, "is not a boolean")),
-        }
+        self.typed(i, "is not a boolean", |v| match v {
+            Val::Bool(b) => Some(*b),
+            _ => None,
+        })
     }
 
     /// An exchange time in ms and its UTC day number.
@@ -176,6 +189,20 @@ impl<'a, const N: usize> Fields<'_, 'a, N> {
             Val::Levels(start, end) => Ok(start..end),
             _ => Err(self.fail(i, "is not a list of [price, quantity] pairs")),
         }
+    }
+}
+
+fn as_int<'a>(v: &Val<'a>) -> Option<&'a [u8]> {
+    match v {
+        Val::Int(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn as_str<'a>(v: &Val<'a>) -> Option<JStr<'a>> {
+    match v {
+        Val::Str(s) => Some(*s),
+        _ => None,
     }
 }
 
@@ -321,27 +348,27 @@ impl<'a> Encoder<'a> {
         let group = self.files.group(kind, symbol, NO_INTERVAL, day);
         let start = self.files.arena.len();
         let (out, scratch) = (&mut self.files.arena, &mut self.files.scratch);
-        self.level_rows
-            .prepare(shared, schema().order(kind), scratch);
+        let order = schema().order(kind);
+        // The side is rendered with the shared cells: rows differ only by level.
+        let mut head = [Cell::Empty; 8];
+        let n = shared.len();
+        head[..n].copy_from_slice(shared);
         let mut rows = 0;
         for (side, levels) in [("bid", bids), ("ask", asks)] {
+            if levels.is_empty() {
+                continue;
+            }
+            head[n] = Cell::Lit(side);
+            self.level_rows.prepare(&head[..=n], order, scratch);
             for (level, &(price, qty)) in (1..).zip(&self.pairs[levels]) {
-                let own = [
-                    Cell::Lit(side),
-                    Cell::Int(level),
-                    Cell::Text(price),
-                    Cell::Text(qty),
-                ];
-                let own = if numbered {
-                    &own[..]
-                } else {
-                    &[own[0], own[2], own[3]]
-                };
+                let own = [Cell::Int(level), Cell::Text(price), Cell::Text(qty)];
+                let own = if numbered { &own[..] } else { &own[1..] };
                 self.level_rows.write(out, own, scratch);
                 rows += 1;
             }
         }
         if rows == 0 {
+            self.level_rows.prepare(shared, order, scratch);
             self.level_rows.write(out, &[Cell::Empty; 4], scratch);
             rows = 1;
         }

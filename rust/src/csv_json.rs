@@ -227,7 +227,10 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads the next value. A container here would sit at nesting `depth`;
+    /// inlined so the result stays in registers (returned through memory,
+    /// it was re-read at a different width: a store-forwarding stall per member).
     /// it is validated to its end and returned by position.
+    #[inline(always)]
     pub fn value(&mut self, depth: u32) -> Result<Val<'a>, Invalid> {
         self.ws();
         match self.peek() {
@@ -245,6 +248,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline(always)] // see `value`
     fn scalar(&mut self) -> Result<Val<'a>, Invalid> {
         match self.peek() {
             Some(b'"') => Ok(Val::Str(self.string()?)),
@@ -256,6 +260,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline(always)] // see `value`
     fn literal(&mut self, lit: &[u8], val: Val<'a>) -> Result<Val<'a>, Invalid> {
         if self
             .buf
@@ -270,6 +275,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// At a `"`: reads the string, checking escapes and rejecting raw control characters.
+    #[inline(always)] // see `value`
     fn string(&mut self) -> Result<JStr<'a>, Invalid> {
         let start = self.pos + 1;
         let mut i = start;
@@ -300,6 +306,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline(always)] // see `value`
     fn number(&mut self) -> Result<Val<'a>, Invalid> {
         let b = self.buf;
         let start = self.pos;
@@ -473,6 +480,7 @@ impl<'a> Scanner<'a> {
 
     /// Reads the value of a named member at nesting `depth`, reading a list
     /// of `[price, quantity]` pairs into `pairs` ([`Val::Levels`]).
+    #[inline(always)]
     pub fn member(&mut self, depth: u32, pairs: &mut Vec<Pair<'a>>) -> Result<Val<'a>, Invalid> {
         if self.peek_token() == Some(b'[') && depth < MAX_DEPTH {
             let (start, mark) = (self.pos, pairs.len());
