@@ -415,6 +415,8 @@ def test_result_is_read_only(backend: ModuleType) -> None:
         ([frame(AGG), "text"], SYMBOLS, TypeError),
         ([bytearray(frame(AGG))], SYMBOLS, TypeError),
         ([frame(AGG)], "ETHUSDT", TypeError),
+        ([frame(AGG)], (s for s in SYMBOLS), TypeError),
+        ([frame(AGG)], set(SYMBOLS), TypeError),
         ([frame(AGG)], ["ETHUSDT", 5], TypeError),
         ([frame(AGG)], ["ETH/USDT"], ValueError),
         ([frame(AGG)], [""], ValueError),
@@ -423,6 +425,12 @@ def test_result_is_read_only(backend: ModuleType) -> None:
 def test_caller_errors_raise(backend: ModuleType, records_: Sequence[Any], symbols: Any, error: type) -> None:
     with pytest.raises(error):
         backend.encode_records(records_, symbols)
+
+
+@pytest.mark.parametrize("flag", [1, None, "yes"])
+def test_keep_all_klines_must_be_a_bool(backend: ModuleType, flag: Any) -> None:
+    with pytest.raises(TypeError):
+        backend.encode_records([frame(KLINE)], SYMBOLS, flag)
 
 
 def test_bad_symbol_message_names_the_entry(backend: ModuleType) -> None:

@@ -18,6 +18,7 @@ import datetime
 import json
 import re
 import struct
+from collections import abc
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .. import schema
@@ -478,8 +479,9 @@ def _level_rows(head: List[str], bids: List[List[str]], asks: List[List[str]]) -
 
 
 def _check_symbols(symbols: Sequence[str]) -> None:
-    if isinstance(symbols, str):
-        raise TypeError("symbols must be a sequence of str, not str")
+    # Same acceptance as the native binding: a sequence (not a str) of str.
+    if isinstance(symbols, str) or not isinstance(symbols, abc.Sequence):
+        raise TypeError(f"symbols must be a sequence of str, not {type(symbols).__name__}")
     for i, s in enumerate(symbols):
         if not isinstance(s, str):
             raise TypeError(f"symbols[{i}] must be str, not {type(s).__name__}")
@@ -495,11 +497,13 @@ def encode_records(
 ) -> EncodeResult:
     """Encode a batch of ring records into CSV rows grouped per output file."""
     _check_symbols(symbols)
+    if not isinstance(keep_all_klines, bool):
+        raise TypeError(f"keep_all_klines must be a bool, not {type(keep_all_klines).__name__}")
     held = list(records)
     for i, rec in enumerate(held):
         if not isinstance(rec, bytes):
             raise TypeError(f"records[{i}] must be bytes, not {type(rec).__name__}")
-    batch = _Batch(list(symbols), bool(keep_all_klines))
+    batch = _Batch(list(symbols), keep_all_klines)
     skipped: Dict[str, List[Any]] = {}
     for rec in held:
         try:
