@@ -316,9 +316,7 @@ class _Batch:
                 ok = t is _Int
             elif typ == _TIME or typ == _OPT_TIME:
                 if typ == _OPT_TIME and (v is None or v is _MISSING):
-                    if not 0 <= local_us < _MAX_TIME_MS * 1000:
-                        raise _Skip(kind, "local_time_us out of range")
-                    self.day = local_us // (_MS_PER_DAY * 1000)
+                    self.day = self.local_day(kind, local_us)  # no exchange time: file by receive day
                     out.append("")
                     continue
                 ok = t is _Int
