@@ -75,6 +75,32 @@ class OrderBook:
 def depth_ids(frame: bytes) -> Tuple[int, int, int]: ...
 
 # --- JSON-to-CSV batching (rust/src/csv.rs) ----------------------------------
+# Formats, checks and skip reasons: docs/data-format.md and docs/csv.md.
+
+from typing import Dict, Iterable, List  # noqa: E402
+
+@final
+class EncodeResult:
+    @property
+    def files(self) -> List[Tuple[str, str, bytes]]:
+        """``(path, kind, rows)`` per output file, in the order files first got a row.
+        ``path`` is ``SYMBOL/<schema.file_name(...)>``; ``rows`` has no header row (a
+        new file starts with ``schema.header(kind)``); rows keep the input order."""
+    @property
+    def rows(self) -> Dict[str, int]:
+        """Rows written per file kind."""
+    @property
+    def skipped(self) -> Dict[str, Tuple[int, bytes, str]]:
+        """Records that gave no rows, per kind (``record``, ``frame``, ``control``,
+        ``unknown`` or a file kind): ``(count, first record's payload cut to 200 bytes,
+        one-line reason)``. Open klines that are filtered out are not counted."""
+
+def encode_records(
+    records: Iterable[bytes], symbols: Sequence[str], keep_all_klines: bool = False
+) -> EncodeResult:
+    """Encode ring records (``records.pack`` layout) into CSV rows grouped per file.
+    ``symbols[symbol_id]`` names the symbol of snapshot, gap and order-book records.
+    Raises TypeError for a non-bytes record, ValueError for a symbol unfit for paths."""
 
 # --- SPSC shared-memory ring (rust/src/ring.rs) ------------------------------
 # Layout, crash semantics and sizing: docs/ring.md.

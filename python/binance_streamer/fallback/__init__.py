@@ -2,6 +2,7 @@
 ``binance_streamer._native`` (see ``_native.pyi``)."""
 
 from .book import OrderBook, depth_ids  # noqa: F401
+from .csv_batch import EncodeResult, encode_records  # noqa: F401
 
 __version__ = "0.1.0"
 
