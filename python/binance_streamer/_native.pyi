@@ -6,6 +6,16 @@ with the same signatures.
 
 from typing import Sequence, final
 
+__all__ = [
+    "__version__",
+    "OrderBook",
+    "depth_ids",
+    "EncodeResult",
+    "encode_records",
+    "Ring",
+    "cleanup_stale_segments",
+]
+
 __version__: str
 
 # --- order book (rust/src/book.rs) -------------------------------------------
