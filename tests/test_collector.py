@@ -321,3 +321,26 @@ def test_prometheus_endpoint_serves_live_figures(tmp_path: Path) -> None:
         assert "binance_streamer_ring_fill_ratio" in text and "binance_streamer_rss_bytes" in text
         out = stop(proc, signal.SIGTERM)
         assert_clean_exit(out, proc, data)
+
+
+def test_gives_up_after_max_retries_with_exit_code_1(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = write_config(
+        tmp_path,
+        f"ws://127.0.0.1:{port}",
+        f"http://127.0.0.1:{port}",
+        ["BTCUSDT"],
+        duration=0,
+        workers=1,
+        network={"max_retries": 2, "reconnect_delay": 0.1, "reconnect_max_delay": 0.2},
+    )
+    proc = start(cfg)
+    out = finish(proc, timeout=60)
+    assert proc.returncode == 1, out[-2000:]
+    assert "gave up connecting (network.max_retries reached)" in out
+    assert shm_leftovers(proc.pid) == []
+    assert not runtime.paths_for(tmp_path / "data").pid_file.exists()

@@ -22,13 +22,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from binance_streamer import bbo, logs, native, runtime, shm
 from binance_streamer.collector import stats as stats_mod
-from binance_streamer.collector.children import book_main, worker_main, writer_main
+from binance_streamer.collector.children import EXIT_GAVE_UP, ChildEnv, book_main, worker_main, writer_main
 from binance_streamer.collector.plan import Plan, make_plan
 from binance_streamer.config import Config
 
 log = logging.getLogger(__name__)
 
-EXIT_GAVE_UP = 3
 RESTART_FIRST, RESTART_CAP, HEALTHY_AFTER = 1.0, 30.0, 60.0
 RING_WARN_FILL = 0.8
 
@@ -104,58 +103,30 @@ class ProcessManager:
         self.board = bbo.create_board(self.cfg.output_dir, self.plan.symbols)
 
     def _make_children(self, log_queue: Any, level: int) -> None:
-        rt = self.paths.root
-        cfg = self.cfg
         syms = list(self.plan.symbols)
         self.resync_epoch = self.ctx.Value("i", 0)
         writer_rings = [n for n in self.rings if n.endswith("-writer")]
         book_rings = [n for n in self.rings if n.endswith("-book")]
         self.writer_stop, self.book_stop, self.workers_stop = (self.ctx.Event() for _ in range(3))
-        common = (log_queue, level, self.backend_name)
+
+        def env(stop: Any) -> ChildEnv:
+            return ChildEnv(self.cfg, self.paths.root, stop, log_queue, level, self.backend_name)
+
         self.children.append(
-            Child(
-                "writer",
-                writer_main,
-                (cfg, syms, writer_rings, rt, self.writer_stop, *common),
-                self.writer_stop,
-            )
+            Child("writer", writer_main, (env(self.writer_stop), syms, writer_rings), self.writer_stop)
         )
-        self.children.append(
-            Child(
-                "orderbook",
-                book_main,
-                (
-                    cfg,
-                    syms,
-                    book_rings,
-                    shm.segment_name("book-writer"),
-                    rt,
-                    self.book_stop,
-                    *common,
-                    self.resync_epoch,
-                ),
-                self.book_stop,
-            )
+        book_args = (
+            env(self.book_stop),
+            syms,
+            book_rings,
+            shm.segment_name("book-writer"),
+            self.resync_epoch,
         )
+        self.children.append(Child("orderbook", book_main, book_args, self.book_stop))
         for w in self.plan.workers:
-            self.children.append(
-                Child(
-                    w.role,
-                    worker_main,
-                    (
-                        cfg,
-                        self.plan,
-                        w.index,
-                        shm.segment_name(f"w{w.index}-writer"),
-                        shm.segment_name(f"w{w.index}-book"),
-                        rt,
-                        self.workers_stop,
-                        *common,
-                        self.resync_epoch,
-                    ),
-                    self.workers_stop,
-                )
-            )
+            rings = (shm.segment_name(f"w{w.index}-writer"), shm.segment_name(f"w{w.index}-book"))
+            args = (env(self.workers_stop), self.plan, w.index, *rings, self.resync_epoch)
+            self.children.append(Child(w.role, worker_main, args, self.workers_stop))
 
     def _start(self, child: Child) -> None:
         p = self.ctx.Process(target=child.target, args=child.args, name=child.role, daemon=False)

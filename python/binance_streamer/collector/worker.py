@@ -256,23 +256,21 @@ class Worker:
 
     # --- run --------------------------------------------------------------------------
 
-    async def run(self, stop_flag: Any) -> int:
+    async def run(self, stop_flag: Any) -> bool:
+        """Collect until ``stop_flag`` is set; True if a connection gave up (max_retries)."""
         stop = asyncio.Event()
         tasks = [asyncio.ensure_future(c.run(stop)) for c in self.connections]
         tasks.append(asyncio.ensure_future(self._housekeeping(stop)))
-        code = 0
+        gave_up = False
         try:
-            while not stop_flag.is_set():
-                done = [t for t in tasks if t.done()]
-                for t in done:
+            while not stop_flag.is_set() and not gave_up:
+                for t in [t for t in tasks if t.done()]:
                     exc = t.exception()
                     if isinstance(exc, GiveUp):
                         log.error("giving up: %s", exc)
-                        code = 1
+                        gave_up = True
                     elif exc is not None:
                         raise exc
-                if code:
-                    break
                 await asyncio.sleep(0.1)
         finally:
             stop.set()
@@ -288,4 +286,4 @@ class Worker:
                 self.to_book.drain()
                 await asyncio.sleep(0.01)
             self._write_stats(time.monotonic())
-        return code
+        return gave_up
