@@ -194,6 +194,8 @@ class FileReader:
             self.bytes_read = len(first)
             line_no = 1
             pending = b""
+            if not first:
+                raise DataFileError(self.path, 0, "empty file: no header row")
             if first != schema.header(self.kind):
                 self.header_ok = False
                 if not self._looks_like_row(first):
@@ -208,18 +210,16 @@ class FileReader:
                 block = f.read(self.chunk_bytes)
                 self.bytes_read += len(block)
                 data = pending + block
+                cut = data.rfind(b"\n") + 1
+                pending = data[cut:]
+                if cut:
+                    chunk = self._parse(data[:cut], line_no + 1)
+                    line_no += data.count(b"\n", 0, cut)
+                    if len(chunk.rows):
+                        self.rows_read += len(chunk.rows)
+                        yield chunk
                 if not block:
                     break
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    pending = data
-                    continue
-                pending = data[cut:]
-                chunk = self._parse(data[:cut], line_no + 1)
-                line_no += data.count(b"\n", 0, cut)
-                if len(chunk.rows):
-                    self.rows_read += len(chunk.rows)
-                    yield chunk
             if pending:
                 self._bad(
                     line_no + 1, "partial last line (no newline): cut short or still being written", pending
