@@ -328,7 +328,9 @@ class SyntheticMarket:
                     asks[p] = q
                     if q == 0:
                         del asks[p]
-            first = uid + rng.randint(1, 40)
+            # Ids of other symbols' updates lie between two of ours, so a
+            # snapshot's lastUpdateId can fall between two updates.
+            first = uid + rng.randint(2, 40)
             uid = first + rng.randint(0, 30)
             diff = {
                 "e": "depthUpdate",
@@ -420,7 +422,7 @@ class SyntheticMarket:
             # --- periodic snapshots and the manager's top-N samples
             s = (ms - self.start_ms) // 1000
             if up and ms % 1000 == 0 and s and s % self.snapshot_every_s == 0:
-                snapshot(ms + 30, uid)
+                snapshot(ms + 30, uid + 1)  # between this update and the next
             if up and ms % 1000 == 0 and s % self.orderbook_every_s == 0 and not need_snapshot:
                 top_b = sorted(bids.items(), reverse=True)[: self.orderbook_levels]
                 top_a = sorted(asks.items())[: self.orderbook_levels]

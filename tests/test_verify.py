@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable, List, Tuple
 
 import pytest
@@ -369,3 +370,117 @@ def test_cli_empty_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_cryptofeed_day_filter(cryptofeed_dir: Path) -> None:
     code, report = run(cryptofeed_dir, date=CRYPTOFEED_DAY, symbols=["SUSHIUSDT"])
     assert code == 0 and len(report.files) == 5
+
+
+# --- order book checks --------------------------------------------------------------------
+
+
+def run_book(root: Path, backend: ModuleType, **options: Any) -> Tuple[int, verify.Report]:
+    report = verify.Verifier(root, book=True, backend=backend, **options).run()
+    return (0 if report.ok else 1), report
+
+
+def test_book_checks_pass_on_clean_data(clean_synthetic: Path, backend: ModuleType) -> None:
+    code, report = run_book(clean_synthetic, backend)
+    assert problems(report) == [] and code == 0
+
+
+@pytest.fixture(scope="module")
+def cryptofeed_with_samples(tmp_path_factory: pytest.TempPathFactory, backend: ModuleType) -> Path:
+    root = tmp_path_factory.mktemp("cf_samples")
+    write_cryptofeed(root, orderbook_every=20, backend=backend)
+    return root
+
+
+def test_book_checks_pass_on_the_real_recording(cryptofeed_with_samples: Path, backend: ModuleType) -> None:
+    code, report = run_book(cryptofeed_with_samples, backend)
+    assert problems(report) == [] and code == 0
+    assert any(f.name.startswith("SUSHIUSDT/orderbook_") for f in report.files.values())
+
+
+def _best_bid_row(rows: List[str], start: int) -> int:
+    """Index of the highest-priced bid row with a quantity, from ``start`` on."""
+    bids = [
+        (float(r.split(",")[8]), i)
+        for i, r in enumerate(rows[start:], start)
+        if r.split(",")[7] == "bid" and float(r.split(",")[9]) != 0
+    ]
+    return max(bids)[1]
+
+
+def _set_field(rows: List[str], i: int, col: int, value: str) -> List[str]:
+    f = rows[i].rstrip("\n").split(",")
+    f[col] = value
+    return rows[:i] + [",".join(f) + "\n"] + rows[i + 1 :]
+
+
+def test_altered_depth_price_disagrees_with_the_next_sample(data: Path, backend: ModuleType) -> None:
+    rows = lines_of(data, DEPTH2)
+    i = _best_bid_row(rows[:600], 300)
+    price = rows[i].split(",")[8]
+    edit(data, DEPTH2, lambda ls: _set_field(ls, i, 8, price + "5"))  # a level the exchange never had
+    code, report = run_book(data, backend)
+    assert code == 1
+    found = problems(report)
+    assert found[0][0] == f"orderbook_{SYM}_{DAY2}.csv"
+    assert f"bid {float(price + '5')!r} is in the replayed book, not in the sample" in found[0][2]
+    # Later samples disagree too, for the same reason: not reported again. The
+    # next snapshot is always compared, and restarts the replay.
+    assert len(found) == 2
+    assert found[1][0] == f"{SYM}_depth_snapshot_{DAY2}.csv"
+    assert "the replayed book disagrees with this snapshot" in found[1][2]
+    assert f"a depth row since {DEPTH2}:" in found[0][2]
+
+
+def test_altered_depth_price_that_crosses_the_book(data: Path, backend: ModuleType) -> None:
+    rows = lines_of(data, DEPTH1)
+    i = _best_bid_row(rows[:400], 200)
+    first = i  # the first row of the update holding row i
+    while rows[first - 1].split(",")[4:7] == rows[i].split(",")[4:7]:
+        first -= 1
+    edit(data, DEPTH1, lambda ls: _set_field(ls, i, 8, "60500.00"))
+    code, report = run_book(data, backend)
+    assert code == 1
+    found = problems(report)
+    assert found[0][:2] == (DEPTH1, first + 1)
+    assert found[0][2].startswith(
+        f"crossed book after update u={rows[i].split(',')[5]}: best bid 60500.0 >= best ask "
+    )
+    # The replayed book is wrong from there on: the next snapshot says so and restarts it.
+    assert found[1][0] == SNAP1 and "the replayed book disagrees with this snapshot" in found[1][2]
+    assert len(found) == 2
+
+
+def test_deleted_level_row_disagrees_with_the_next_sample(data: Path, backend: ModuleType) -> None:
+    rows = lines_of(data, DEPTH2)
+    # A bid row at the top of the book, in an update with other rows too.
+    key = lambda r: r.split(",")[4:7]  # noqa: E731
+    i = _best_bid_row(rows[:800], 400)
+    while not (key(rows[i - 1]) == key(rows[i]) or key(rows[i + 1]) == key(rows[i])):
+        i = _best_bid_row(rows[: i + 400], i + 1)
+    edit(data, DEPTH2, lambda ls: ls[:i] + ls[i + 1 :])
+    code, report = run_book(data, backend)
+    assert code == 1
+    assert all("disagrees" in m for _, _, m in problems(report))
+    # Without the book checks this deletion is invisible: the update is still there.
+    assert run(data)[0] == 0
+
+
+def test_altered_real_price_is_caught(
+    cryptofeed_with_samples: Path, tmp_path: Path, backend: ModuleType
+) -> None:
+    root = tmp_path / "cf"
+    shutil.copytree(cryptofeed_with_samples, root)
+    path = root / "SUSHIUSDT" / f"depth_SUSHIUSDT_{CRYPTOFEED_DAY}.csv"
+    rows = path.read_text().splitlines(keepends=True)
+    i = _best_bid_row(rows, len(rows) // 2)
+    price = rows[i].split(",")[8]
+    path.write_text("".join(_set_field(rows, i, 8, price + "5")))
+    code, report = run_book(root, backend)
+    assert code == 1
+    # The made-up level stays in the replayed book and crosses it when the market falls.
+    [(name, _, message)] = problems(report)
+    assert name == path.name
+    assert (
+        message.startswith("crossed book after update") and f"best bid {float(price + '5')!r} >= " in message
+    )

@@ -13,9 +13,11 @@ from binance_streamer.read.load import (
     load,
     read_file,
 )
+from binance_streamer.read.replay import BookReplay, Step
 
 __all__ = [
     "MISSING",
+    "BookReplay",
     "DataFile",
     "DataFileError",
     "dtype",
@@ -25,5 +27,6 @@ __all__ = [
     "load",
     "parse_day",
     "read_file",
+    "Step",
     "symbols",
 ]

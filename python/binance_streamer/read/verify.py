@@ -21,7 +21,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
+from types import ModuleType
+from typing import IO, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -119,7 +120,7 @@ class Verifier:
         slack_us: int = DEFAULT_SLACK_US,
         book: bool = True,
         progress: bool = False,
-        backend: Optional[str] = None,
+        backend: Union[str, ModuleType, None] = None,
     ):
         self.data_dir = Path(data_dir)
         self.symbols = list(symbols) if symbols else rfiles.symbols(self.data_dir)
