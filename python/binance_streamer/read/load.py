@@ -213,8 +213,9 @@ class FileReader:
                 cut = data.rfind(b"\n") + 1
                 pending = data[cut:]
                 if cut:
-                    chunk = self._parse(data[:cut], line_no + 1)
-                    line_no += data.count(b"\n", 0, cut)
+                    n_lines = data.count(b"\n", 0, cut)
+                    chunk = self._parse(data[:cut], line_no + 1, n_lines)
+                    line_no += n_lines
                     if len(chunk.rows):
                         self.rows_read += len(chunk.rows)
                         yield chunk
@@ -227,7 +228,7 @@ class FileReader:
 
     # --- parsing ----------------------------------------------------------------
 
-    def _parse(self, data: bytes, first_line: int) -> Chunk:
+    def _parse(self, data: bytes, first_line: int, n_lines: int) -> Chunk:
         """Rows of a block of whole lines; the fast path is one loadtxt call."""
         if not data.startswith(b"\n") and b"\n\n" not in data:
             try:
@@ -245,10 +246,10 @@ class FileReader:
                 pass
             else:
                 # One row per line (a quoted newline would break line numbering).
-                if len(raw) == data.count(b"\n"):
+                if len(raw) == n_lines:
                     lines = np.arange(first_line, first_line + len(raw), dtype=np.int64)
                     try:
-                        return self._convert(raw, lines, data.split(b"\n"))
+                        return self._convert(raw, lines, _line_getter(data))
                     except _Unconvertible:
                         pass
         return self._parse_slowly(data, first_line)
@@ -295,7 +296,8 @@ class FileReader:
         for col, i in zip(self.columns, self._usecols):
             raw[col] = np.array([row[i] for row in good], dtype=object).astype(self._raw[col])
         lines = np.array(good_lines, dtype=np.int64)
-        return self._convert(raw, lines, [b""] * len(good))
+        # Rows _convert could reject were rejected above already: no texts needed.
+        return self._convert(raw, lines, lambda i: b"")
 
     def _field_problem(self, fields: List[str]) -> str:
         for col, value in zip(self.all_columns, fields):
@@ -320,7 +322,7 @@ class FileReader:
                     return f"{col} {value!r} is not a decimal number"
         return ""
 
-    def _convert(self, raw: np.ndarray, lines: np.ndarray, texts: List[bytes]) -> Chunk:
+    def _convert(self, raw: np.ndarray, lines: np.ndarray, text: Callable[[int], bytes]) -> Chunk:
         """Raw (loadtxt) fields to the output dtype. Rows whose values break the
         column rules (booleans, sides, the symbol, empty required fields) are
         reported and dropped; a value that does not convert raises, sending the
@@ -374,7 +376,7 @@ class FileReader:
             else:
                 out[col] = v
         for i, message in sorted(why.items()):
-            self._bad(int(lines[i]), message, texts[i])
+            self._bad(int(lines[i]), message, text(i))
         return Chunk(out, kept)
 
     # --- helpers ----------------------------------------------------------------
@@ -408,6 +410,18 @@ class FileReader:
         if self.on_bad_line is None:
             raise DataFileError(self.path, line, message)
         self.on_bad_line(line, message, text)
+
+
+def _line_getter(data: bytes) -> Callable[[int], bytes]:
+    """The i-th line of ``data``, split only if a line is asked for (rarely: a damaged row)."""
+    split: List[List[bytes]] = []
+
+    def get(i: int) -> bytes:
+        if not split:
+            split.append(data.split(b"\n"))
+        return split[0][i]
+
+    return get
 
 
 class _Unconvertible(Exception):

@@ -16,6 +16,7 @@ Prints a report per file and exits 1 if anything is unexplained, 0 if clean,
 from __future__ import annotations
 
 import argparse
+import bisect
 import datetime as dt
 import sys
 import time
@@ -33,6 +34,7 @@ from binance_streamer.read.gapindex import DEFAULT_SLACK_US, GapIndex
 from binance_streamer.read.load import DataFileError, FileReader
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+KEPT_PER_FILE = 1000  # problems kept per file; the rest are only counted
 FeedFn = Callable[[np.ndarray, np.ndarray], None]
 
 
@@ -42,8 +44,19 @@ class FileReport:
     name: str  # "<SYMBOL>/<file>", as printed
     rows: int = 0
     problems: List[Tuple[int, str]] = field(default_factory=list)
+    uncounted: int = 0  # problems beyond KEPT_PER_FILE
     explained: List[str] = field(default_factory=list)
     damaged: List[int] = field(default_factory=list)  # lines the reader could not use
+
+    def add(self, line: int, message: str) -> None:
+        if len(self.problems) < KEPT_PER_FILE:
+            self.problems.append((line, message))
+        else:
+            self.uncounted += 1
+
+    @property
+    def problem_count(self) -> int:
+        return len(self.problems) + self.uncounted
 
     def sorted_problems(self) -> List[Tuple[int, str]]:
         """By line; the checks find them stream by stream, the reader line by line."""
@@ -56,7 +69,7 @@ class Report:
 
     @property
     def problem_count(self) -> int:
-        return sum(len(f.problems) for f in self.files.values())
+        return sum(f.problem_count for f in self.files.values())
 
     @property
     def ok(self) -> bool:
@@ -135,7 +148,7 @@ class Verifier:
     # --- the Sink -----------------------------------------------------------------
 
     def problem(self, file: DataFile, line: int, message: str) -> None:
-        self.report.entry(file.path).problems.append((line, message))
+        self.report.entry(file.path).add(line, message)
 
     def hole(
         self,
@@ -149,7 +162,8 @@ class Verifier:
         next_id: Optional[int] = None,
     ) -> None:
         rep = self.report.entry(file.path)
-        if any(line_before < d < line for d in rep.damaged):
+        k = bisect.bisect_right(rep.damaged, line_before)  # damaged lines come in file order
+        if k < len(rep.damaged) and rep.damaged[k] < line:
             return  # the damaged line between the two rows is the problem already reported
         g = self.gaps.explain(file, t_before_us, t_after_us, last_id, next_id)
         if g is None:
@@ -178,7 +192,7 @@ class Verifier:
 
     def _symbol(self, symbol: str, found: List[DataFile]) -> None:
         for path in rfiles.unrecognized(self.data_dir, symbol):
-            self.report.entry(path).problems.append((0, "not a file name the collector writes for " + symbol))
+            self.report.entry(path).add(0, "not a file name the collector writes for " + symbol)
         for f in found:
             self.report.entry(f.path)
         self.gaps = GapIndex(self.slack_us)
@@ -218,7 +232,7 @@ class Verifier:
 
     @staticmethod
     def _damaged(rep: FileReport, line: int, message: str) -> None:
-        rep.problems.append((line, message))
+        rep.add(line, message)
         rep.damaged.append(line)
 
     def _read(self, f: DataFile, feed: FeedFn, decimals: str = "float") -> None:
@@ -238,7 +252,7 @@ class Verifier:
                 self.progress.advance(reader.bytes_read - done, rep.name)
                 done = reader.bytes_read
         except DataFileError as exc:
-            rep.problems.append((exc.line, exc.reason))
+            rep.add(exc.line, exc.reason)
         self.progress.advance(reader.bytes_read - done, rep.name)
         if decimals == "float":
             rep.rows = reader.rows_read
@@ -251,19 +265,19 @@ def print_report(report: Report, out: IO[str], max_problems: int = 20, verbose: 
     width = max((len(f.name) for f in report.files.values()), default=0)
     for f in report.files.values():
         explained = f"; {len(f.explained)} hole(s) explained by gap rows" if f.explained else ""
-        if f.problems:
-            status = f"FAIL  {len(f.problems)} problem(s){explained}"
+        if f.problem_count:
+            status = f"FAIL  {f.problem_count} problem(s){explained}"
         else:
             status = f"ok    {f.rows} rows{explained}"
         out.write(f"{f.name:<{width}}  {status}\n")
         for line, message in f.sorted_problems()[:max_problems]:
             out.write(f"    {'line ' + str(line) + ': ' if line else ''}{message}\n")
-        if len(f.problems) > max_problems:
-            out.write(f"    ... and {len(f.problems) - max_problems} more\n")
+        if f.problem_count > max_problems:
+            out.write(f"    ... and {f.problem_count - max_problems} more\n")
         if verbose:
             for note in f.explained:
                 out.write(f"    explained: {note}\n")
-    bad = sum(1 for f in report.files.values() if f.problems)
+    bad = sum(1 for f in report.files.values() if f.problem_count)
     n_explained = sum(len(f.explained) for f in report.files.values())
     summary = f"{len(report.files)} file(s) checked, {bad} with problems ({report.problem_count} in all)"
     if n_explained:
