@@ -36,11 +36,10 @@ way with the replayed book after the update whose ``u`` is their update id.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Deque, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -110,7 +109,8 @@ class Step:
     replay restarted from it) or "unbridged" (not usable); for a sample,
     "match", "mismatch" or "skipped" (no live book at its update id).
     ``book`` is the live book *now*: later steps change it, so copy what you
-    need (``book.bids(10)``, ``book.mid(as_float=True)``...)."""
+    need (``book.bids(10)``, ``book.mid(as_float=True)``...). A sample has
+    no exchange time: its ``event_time_ms`` is -1."""
 
     kind: str
     status: str
@@ -171,8 +171,7 @@ class BookReplay:
         self.max_buffered = max_buffered
         self.chunk_bytes = chunk_bytes
         self.on_bad_line = on_bad_line
-        self.include_samples = True
-        self.bytes_read = 0
+        self.bytes_read = 0  # of depth files, by the current iteration
 
     # --- reading ---------------------------------------------------------------------
 
@@ -217,43 +216,37 @@ class BookReplay:
             for rows, lines, starts in self._groups(f, UPDATE_KEY):
                 yield from _updates(rows, lines, starts, f)
 
-    def snapshots(self) -> List[Snapshot]:
-        out: List[Snapshot] = []
+    def snapshots(self) -> Iterator[Snapshot]:
+        """Every snapshot of the range, in file order (lastUpdateId order), one at a time."""
         for f in self.snapshot_files:
             for rows, lines, starts in self._groups(f, ("last_update_id",)):
                 for a, b in zip(starts, np.append(starts[1:], len(rows))):
                     bids, asks = _levels(rows[a:b])
                     r = rows[a]
-                    out.append(
-                        Snapshot(
-                            int(r["last_update_id"]),
-                            int(r["event_time_ms"]),
-                            int(r["local_time_us"]),
-                            bids,
-                            asks,
-                            f,
-                            int(lines[a]),
-                        )
+                    yield Snapshot(
+                        int(r["last_update_id"]),
+                        int(r["event_time_ms"]),
+                        int(r["local_time_us"]),
+                        bids,
+                        asks,
+                        f,
+                        int(lines[a]),
                     )
-        return sorted(out, key=lambda s: s.last_update_id)
 
-    def samples(self) -> List[Sample]:
-        out: List[Sample] = []
+    def samples(self) -> Iterator[Sample]:
+        """Every top-N sample of the range, in file order."""
         for f in self.sample_files:
             for rows, lines, starts in self._groups(f, ("local_time_us", "last_update_id")):
                 for a, b in zip(starts, np.append(starts[1:], len(rows))):
                     bids, asks = _levels(rows[a:b])
-                    out.append(
-                        Sample(
-                            int(rows[a]["last_update_id"]),
-                            int(rows[a]["local_time_us"]),
-                            [(float(p), float(q)) for p, q in bids],
-                            [(float(p), float(q)) for p, q in asks],
-                            f,
-                            int(lines[a]),
-                        )
+                    yield Sample(
+                        int(rows[a]["last_update_id"]),
+                        int(rows[a]["local_time_us"]),
+                        [(float(p), float(q)) for p, q in bids],
+                        [(float(p), float(q)) for p, q in asks],
+                        f,
+                        int(lines[a]),
                     )
-        return sorted(out, key=lambda s: s.last_update_id)
 
     # --- replaying -------------------------------------------------------------------
 
@@ -310,16 +303,16 @@ class BookReplay:
         return np.array(out, dtype=dtype)
 
     def _run(self, stop: Optional[Callable[[Update], bool]]) -> Iterator[Step]:
-        Book = self.module.OrderBook
-        live = _Live(Book(self.max_buffered))
-        snaps: Deque[Snapshot] = deque(self.snapshots())
-        samples: Deque[Sample] = deque(self.samples() if self.include_samples else ())
+        self.bytes_read = 0
+        live = _Live(self.module.OrderBook(self.max_buffered))
+        snaps = _Peek(self.snapshots())
+        samples = _Peek(self.samples())
         for d in self.updates():
             if stop is not None and stop(d):
                 return
             pending = []
-            while snaps and snaps[0].last_update_id <= d.final_update_id:
-                pending.append(self._place(snaps.popleft(), d, live))
+            while snaps.head is not None and snaps.head.last_update_id <= d.final_update_id:
+                pending.append(self._place(snaps.pop(), d, live))
             for p in pending:
                 if p.resync:
                     live = _Live(p.book, p.snapshot.known)
@@ -351,8 +344,8 @@ class BookReplay:
                 d.file,
                 d.line,
             )
-            while samples and samples[0].last_update_id <= d.final_update_id:
-                yield self._sample(samples.popleft(), d, live)
+            while samples.head is not None and samples.head.last_update_id <= d.final_update_id:
+                yield self._sample(samples.pop(), d, live)
         # Snapshots and samples after the last update are left unused.
 
     def _place(self, s: Snapshot, d: Update, live: _Live) -> _Pending:
@@ -396,6 +389,22 @@ class BookReplay:
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class _Peek(Generic[T]):
+    """An iterator whose next item can be looked at before it is taken."""
+
+    def __init__(self, items: Iterator[T]):
+        self._items = items
+        self.head: Optional[T] = next(items, None)
+
+    def pop(self) -> T:
+        item = self.head
+        assert item is not None
+        self.head = next(self._items, None)
+        return item
 
 
 def _starts(rows: np.ndarray, cols: Tuple[str, ...]) -> np.ndarray:
