@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 from binance_streamer import schema
 
@@ -130,11 +130,3 @@ def unrecognized(data_dir: Union[str, Path], symbol: str) -> List[Path]:
     """``.csv`` files in a symbol's directory that the data contract does not name."""
     folder = Path(data_dir) / symbol
     return sorted(p for p in folder.glob("*.csv") if parse_name(symbol, p.name) is None)
-
-
-def days(start: DayLike, end: DayLike) -> Iterable[str]:
-    """Every day from ``start`` to ``end`` inclusive, as YYYYMMDD."""
-    d, last = parse_day(start), parse_day(end)
-    while d <= last:
-        yield d.strftime("%Y%m%d")
-        d += dt.timedelta(days=1)

@@ -179,7 +179,6 @@ class FileReader:
         self.chunk_bytes = chunk_bytes if kind != "gaps" else -1
         self.on_bad_line = on_bad_line
         self.optional = OPTIONAL.get(kind, frozenset())
-        self.header_ok = True
         self.rows_read = 0
         self.bytes_read = 0
         self._usecols = [self.all_columns.index(c) for c in self.columns]
@@ -197,7 +196,6 @@ class FileReader:
             if not first:
                 raise DataFileError(self.path, 0, "empty file: no header row")
             if first != schema.header(self.kind):
-                self.header_ok = False
                 if not self._looks_like_row(first):
                     # Nothing in the file can be trusted to mean these columns.
                     raise DataFileError(

@@ -235,14 +235,13 @@ class Verifier:
         rep.add(line, message)
         rep.damaged.append(line)
 
-    def _read(self, f: DataFile, feed: FeedFn, decimals: str = "float") -> None:
+    def _read(self, f: DataFile, feed: FeedFn) -> None:
         """Stream ``f`` into ``feed``, reporting damaged lines and its row count."""
         rep = self.report.entry(f.path)
         reader = FileReader(
             f.path,
             f.kind,
             f.symbol,
-            decimals=decimals,
             on_bad_line=lambda line, message, _text: self._damaged(rep, line, message),
         )
         done = 0
@@ -254,8 +253,7 @@ class Verifier:
         except DataFileError as exc:
             rep.add(exc.line, exc.reason)
         self.progress.advance(reader.bytes_read - done, rep.name)
-        if decimals == "float":
-            rep.rows = reader.rows_read
+        rep.rows = reader.rows_read
 
 
 # --- the report ------------------------------------------------------------------------
