@@ -152,8 +152,8 @@ class FileReader:
     """Reads one data file of a known kind block by block.
 
     ``on_bad_line`` receives every damaged line; without it the first one
-    raises DataFileError. After iterating, ``header_ok`` tells whether the
-    first line was the contract's header row."""
+    raises DataFileError. A first line that is neither the header nor a data
+    row always raises: nothing after it can be trusted to mean these columns."""
 
     def __init__(
         self,
