@@ -31,7 +31,7 @@ from binance_streamer.read.files import DataFile, DayLike, find, parse_name
 MISSING = -1
 DECIMALS = ("float", "str")
 ERRORS = ("raise", "skip")
-DEFAULT_CHUNK_BYTES = 32 << 20
+DEFAULT_CHUNK_BYTES = 4 << 20  # measured: smaller blocks stay in cache; 4 MB ~ 1.6 M rows/s, ~90 MB peak
 
 INT_COLUMNS = frozenset(
     {
