@@ -30,8 +30,10 @@ def trade(i: int, trade_id: int) -> List[object]:
     return [e * 1000 + 500, e, e - 1, SYM, trade_id, "42000.1", "0.002", "false", "MARKET"]
 
 
-def gap(t_ms: int, stream: str, reason: str = "reconnect", detail: str = "") -> List[object]:
-    return [t_ms * 1000, SYM, stream, reason, "", "", detail]
+def gap(
+    t_ms: int, stream: str, reason: str = "reconnect", detail: str = "", last: object = "", nxt: object = ""
+) -> List[object]:
+    return [t_ms * 1000, SYM, stream, reason, last, nxt, detail]
 
 
 def test_trade_id_hole_explained_or_not(tmp_path: Path) -> None:
@@ -45,6 +47,28 @@ def test_trade_id_hole_explained_or_not(tmp_path: Path) -> None:
     # A gap row of another stream explains nothing here.
     write(tmp_path, "gaps", "20240101", [gap(T0 + 4500, "aggTrade")])
     assert len(check(tmp_path)) == 1
+
+
+def test_gap_row_ids_match_whatever_the_clock(tmp_path: Path) -> None:
+    rows = [trade(i, 100 + i) for i in range(5)] + [trade(5, 108)]
+    write(tmp_path, "trade", "20240101", rows)
+    # An hour away, but it names the hole: ids 104 (last seen) and 108 (next).
+    write(tmp_path, "gaps", "20240101", [gap(T0 + 3_600_000, "trade", last=104, nxt=108)])
+    assert check(tmp_path) == []
+    # Close in time but naming another hole: it does not explain this one.
+    write(tmp_path, "gaps", "20240101", [gap(T0 + 4500, "trade", last=99)])
+    assert len(check(tmp_path)) == 1
+
+
+def test_one_gap_row_explains_one_hole(tmp_path: Path) -> None:
+    rows = [trade(0, 100), trade(1, 102), trade(2, 104)]
+    write(tmp_path, "trade", "20240101", rows)
+    write(tmp_path, "gaps", "20240101", [gap(T0 + 1500, "trade")])
+    assert check(tmp_path) == [
+        ("trade_BTCUSDT_20240101.csv", 4, "trades missing: trade_id 103 (1); no gap row explains it")
+    ]
+    write(tmp_path, "gaps", "20240101", [gap(T0 + 1500, "trade"), gap(T0 + 1600, "trade")])
+    assert check(tmp_path) == []
 
 
 def test_ring_full_span_comes_from_its_detail(tmp_path: Path) -> None:

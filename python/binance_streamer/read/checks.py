@@ -203,6 +203,8 @@ class IdChecker(StreamChecker):
                     f"{self.what} missing: {col} {span} ({hi - lo + 1})",
                     int(prev_t[j]),
                     int(t[order[j]]),
+                    int(prev_ids[j]),
+                    int(seq[j]),
                 )
             top = order[-1]
             if self._max is None or ids[top] > self._max:

@@ -13,25 +13,33 @@ stamped with its local time (see collector/gaps.py and the call sites):
   dropped, which is the span used;
 - partial_row_repaired: at the writer's restart, naming the repaired file.
 
-So a gap row explains a hole when its stream covers the hole's file (the
+A gap row explains a hole when its stream covers the hole's file (the
 stream's own name, ``*`` for records of every stream, or the file's name) and
-its time (or span) falls within ``[t_before - slack, t_after + slack]``. A
-depth sequence_break also matches exactly when its ids are the hole's
-``(previous u, U)``, whatever the clocks say. The slack (default 10 s) absorbs
-the delay between noticing and recording; it is not a licence for old gap
-rows to explain new holes: a gap row far from a hole never explains it.
+
+1. its ids are the hole's: ``last_id`` is the id before the hole (the previous
+   ``u`` of a depth update, the last aggTrade id) and ``next_id``, when
+   recorded, the id after it; ids are exact, so the clocks do not matter; or
+2. failing that, its time (or span) falls within
+   ``[t_before - slack, t_after + slack]`` and its ``last_id``, when recorded,
+   does not name another hole. The nearest such row wins.
+
+A row explains one hole per stream: two holes need two rows (one outage
+leaves one hole per stream), except a ring_full_dropped row, whose span may
+cover several. The slack (default 10 s) absorbs the delay between noticing and
+recording; a gap row far from a hole never explains it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
 from binance_streamer.collector import gaps as collector_gaps
 from binance_streamer.read.files import DataFile
+from binance_streamer.read.load import MISSING
 
 DEFAULT_SLACK_US = 10_000_000
 _SPAN = re.compile(r"local_time_us (\d+) and (\d+)")
@@ -81,13 +89,13 @@ class GapIndex:
     def __init__(self, slack_us: int = DEFAULT_SLACK_US):
         self.slack_us = slack_us
         self._by_family: Dict[str, List[GapRow]] = {}
-        self.used: set[GapRow] = set()
+        self._used: Set[Tuple[GapRow, str]] = set()
 
     def add_rows(self, rows: np.ndarray, lines: Sequence[int], file: DataFile) -> None:
         for row, line in zip(rows, lines):
             t = int(row["local_time_us"])
             lo = hi = t
-            if row["reason"] == "ring_full_dropped":
+            if row["reason"] == collector_gaps.RING_FULL:
                 m = _SPAN.search(str(row["detail"]))
                 if m:
                     lo, hi = int(m.group(1)), int(m.group(2))
@@ -115,21 +123,33 @@ class GapIndex:
         last_id: Optional[int] = None,
         next_id: Optional[int] = None,
     ) -> Optional[GapRow]:
-        """The gap row that explains a hole in ``file``'s stream, if any."""
-        candidates = (
-            self._by_family.get(file_family(file), [])
-            + self._by_family.get("*", [])
-            + self._by_family.get(file.path.name, [])
-        )
-        if last_id is not None and next_id is not None:
-            for g in candidates:
-                if g.last_id == last_id and g.next_id == next_id:
-                    self.used.add(g)
-                    return g
-        lo = min(t_before_us, t_after_us) - self.slack_us
-        hi = max(t_before_us, t_after_us) + self.slack_us
-        for g in candidates:
-            if g.lo_us <= hi and g.hi_us >= lo:
-                self.used.add(g)
-                return g
-        return None
+        """The gap row that explains a hole in ``file``'s stream, if any (see above)."""
+        family = file_family(file)
+        candidates = [
+            g
+            for g in (
+                self._by_family.get(family, [])
+                + self._by_family.get("*", [])
+                + self._by_family.get(file.path.name, [])
+            )
+            if (g, family) not in self._used or g.reason == collector_gaps.RING_FULL
+        ]
+        best: Optional[GapRow] = None
+        if last_id is not None:
+            exact = [g for g in candidates if g.last_id == last_id and g.next_id in (MISSING, next_id)]
+            # Both ids recorded and equal beats "after last_id" only.
+            exact.sort(key=lambda g: g.next_id != next_id)
+            best = exact[0] if exact else None
+        if best is None:
+            lo = min(t_before_us, t_after_us)
+            hi = max(t_before_us, t_after_us)
+            near = [
+                (max(g.lo_us - hi, lo - g.hi_us, 0), i, g)
+                for i, g in enumerate(candidates)
+                if last_id is None or g.last_id in (MISSING, last_id)
+            ]
+            near = [x for x in near if x[0] <= self.slack_us]
+            best = min(near)[2] if near else None
+        if best is not None:
+            self._used.add((best, family))
+        return best
