@@ -34,6 +34,7 @@ from collector_utils import (
 )
 
 from binance_streamer import runtime
+from binance_streamer.read import verify
 from binance_streamer.simulator import Simulator
 
 pytestmark = pytest.mark.slow
@@ -63,6 +64,13 @@ def check_aggtrades_against_truth(sim: Simulator, data: Path, symbol: str) -> Li
     return written
 
 
+def assert_verifies(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The files pass `binance-streamer verify`: every hole explained by a gap row."""
+    code = verify.main([str(data)])
+    out = capsys.readouterr()
+    assert code == 0, out.out[-3000:] + out.err[-2000:]
+
+
 def status_pid(data: Path) -> int:
     return wait_for(lambda: runtime.running_pid(runtime.paths_for(data)))
 
@@ -74,7 +82,9 @@ def assert_clean_exit(proc_out: str, proc: subprocess.Popen[str], data: Path) ->
     assert shm_leftovers(proc.pid) == [], "shared memory left behind"
 
 
-def test_clean_run_records_everything(tmp_path: Path, backend: ModuleType) -> None:
+def test_clean_run_records_everything(
+    tmp_path: Path, backend: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
     with Simulator(symbols=SYMBOLS, rate=40, seed=3, clock_speed=30.0) as sim:
         cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, SYMBOLS, duration=7)
         proc = start(cfg)
@@ -101,12 +111,19 @@ def test_clean_run_records_everything(tmp_path: Path, backend: ModuleType) -> No
                     k["v"],
                 )
                 assert int(r["trade_count"]) == k["n"] and r["quote_volume"] == k["q"]
-            assert gap_rows(data, sym) == [], "a clean run records no gaps"
+            gaps = gap_rows(data, sym)
+            assert sorted(g["stream"] for g in gaps) == ["aggTrade", "depth@0ms", "kline_1m"]
+            assert {g["reason"] for g in gaps} == {"start"}, "a clean run records only where it starts"
+            agg_start = next(g for g in gaps if g["stream"] == "aggTrade")
+            assert int(agg_start["next_id"]) == ids[0] and agg_start["last_id"] == ""
             ob = rows(files(data, sym, "orderbook_"), "orderbook")
             assert ob and {r["side"] for r in ob} == {"bid", "ask"}
+        assert_verifies(data, capsys)
 
 
-def test_disconnects_gaps_and_malformed_frames_are_recorded(tmp_path: Path, backend: ModuleType) -> None:
+def test_disconnects_gaps_and_malformed_frames_are_recorded(
+    tmp_path: Path, backend: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
     with Simulator(symbols=SYMBOLS, rate=40, seed=4, clock_speed=30.0) as sim:
         cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, SYMBOLS, duration=11)
         proc = start(cfg)
@@ -134,6 +151,7 @@ def test_disconnects_gaps_and_malformed_frames_are_recorded(tmp_path: Path, back
         assert breaks and breaks[0]["stream"] == "depth@0ms" and breaks[0]["last_id"] and breaks[0]["next_id"]
         log = (tmp_path / "collector.log").read_text()
         assert "malformed" in log
+        assert_verifies(data, capsys)
 
 
 def test_429_is_honoured_then_depth_syncs(tmp_path: Path, backend: ModuleType) -> None:
@@ -151,7 +169,9 @@ def test_429_is_honoured_then_depth_syncs(tmp_path: Path, backend: ModuleType) -
         assert_book_matches_truth(book, sim.truth.book_at("BTCUSDT", book.last_update_id))
 
 
-def test_writer_killed_mid_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_writer_killed_mid_run_loses_and_duplicates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with Simulator(symbols=SYMBOLS, rate=60, seed=6) as sim:
         cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, SYMBOLS, duration=10)
         proc = start(cfg)
@@ -168,6 +188,7 @@ def test_writer_killed_mid_run_loses_and_duplicates_nothing(tmp_path: Path) -> N
             assert len(ids) == len(set(ids)), "the replayed batch was written twice"
             assert ids == list(range(ids[0], ids[0] + len(ids))), "records lost across the writer crash"
             check_aggtrades_against_truth(sim, data, sym)
+        assert_verifies(data, capsys)
 
 
 def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
@@ -229,7 +250,9 @@ def test_rollover_before_lifetime_loses_nothing(tmp_path: Path, backend: ModuleT
         data = tmp_path / "data"
         assert_clean_exit(out, proc, data)
         assert "rollover of" in out
-        assert gap_rows(data, "BTCUSDT") == [], "a rollover must not leave a gap"
+        assert {g["reason"] for g in gap_rows(data, "BTCUSDT")} == {"start"}, (
+            "a rollover must not leave a gap"
+        )
         ids = agg_ids(data, "BTCUSDT")
         assert ids == list(range(ids[0], ids[0] + len(ids))), "rollover lost or duplicated trades"
         book = replay_book(backend, data, "BTCUSDT")

@@ -16,7 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="binance-streamer",
         description="Record Binance USDⓈ-M Futures market data (aggTrade, depth diffs, klines, "
         "depth snapshots) into daily CSV files.",
-        epilog="Configuration reference: README.md. Offline demo: python -m binance_streamer.simulator",
+        epilog="Check recorded files: binance-streamer verify DATA_DIR [--symbol S] [--date YYYYMMDD]. "
+        "Configuration reference: README.md. Offline demo: python -m binance_streamer.simulator",
     )
     p.add_argument(
         "-c",
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["verify"]:
+        from binance_streamer.read import verify
+
+        return verify.main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         cfg = config.load(

@@ -10,6 +10,7 @@ from typing import Optional
 from binance_streamer import records
 
 # reason column values (documented in docs/data-format.md)
+START = "start"
 RECONNECT = "reconnect"
 SEQUENCE_BREAK = "sequence_break"
 RESYNC = "resync"

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 SPILL_LIMIT = 64 << 20  # bytes of records held in memory per ring when it is full
 UNKNOWN_SYMBOL = 0xFFFF
+_START_DETAIL = "collector (re)started: nothing before this row is covered by this run"
 
 
 class _StreamStats:
@@ -87,6 +88,7 @@ class Worker:
                 self.stream_stats[wire] = _StreamStats()
                 if name == "aggTrade":
                     self.agg_names[wire] = name
+                    self.agg_pending[wire] = gaps.START  # row written with the first id received
                 if streams.is_depth(name):
                     self.depth[wire] = DepthSync(
                         backend, sym, self.sym_ids[sym], name, self.rest, self._emit_both
@@ -120,7 +122,9 @@ class Worker:
             return  # malformed: the writer reports it
         last = self.agg_last.get(stream)
         reason = self.agg_pending.pop(stream, None)
-        if last is not None and a > last + 1:
+        if last is None and reason is not None:
+            self.to_writer.push(gaps.gap_record(sid, "aggTrade", reason, None, a, _START_DETAIL, t_us))
+        elif last is not None and a > last + 1:
             why = reason or gaps.SEQUENCE_BREAK
             self.to_writer.push(
                 gaps.gap_record(
@@ -256,8 +260,19 @@ class Worker:
 
     # --- run --------------------------------------------------------------------------
 
+    def _mark_start(self) -> None:
+        """Files are appended across runs: say where this run's coverage begins, so
+        the hole since the previous run (or a crashed worker) is explained."""
+        for sym in self.wplan.symbols:
+            for name in self.plan.streams[sym]:
+                if name != "aggTrade":  # aggTrade's start row carries the first id (see _check_agg)
+                    self.to_writer.push(
+                        gaps.gap_record(self.sym_ids[sym], name, gaps.START, detail=_START_DETAIL)
+                    )
+
     async def run(self, stop_flag: Any) -> bool:
         """Collect until ``stop_flag`` is set; True if a connection gave up (max_retries)."""
+        self._mark_start()
         stop = asyncio.Event()
         tasks = [asyncio.ensure_future(c.run(stop)) for c in self.connections]
         tasks.append(asyncio.ensure_future(self._housekeeping(stop)))
