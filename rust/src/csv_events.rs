@@ -8,9 +8,10 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use super::json::{decode_str, same, Invalid, JStr, KeySet, Pair, Scanner, Slots, Val};
 use super::out::{write_row, Cell, Files, LevelRows};
+use super::scan::{KeySet, Pair, Scanner, Slots, Val};
 use super::schema::{schema, valid_interval, valid_symbol, FileKind, MAX_TIME_MS};
+use crate::json::{decode_str, same, Invalid, JStr};
 
 /// Why a record was skipped, and under which kind it is counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,7 +256,7 @@ fn event_kind(slots: &Slots<'_, 22>) -> Result<FileKind, Bad> {
 
 /// Why a payload that does not start with `{` is refused.
 fn not_an_object(mut sc: Scanner<'_>, kind: &'static str) -> Bad {
-    let json = sc.value(1).is_ok() && sc.finish().is_ok();
+    let json = sc.skip(1).is_ok() && sc.end().is_ok();
     bad(
         kind,
         if json {
@@ -279,7 +280,7 @@ fn parse_object<'a, const N: usize>(
         return Err(not_an_object(sc, kind));
     }
     sc.object_into(1, keys, slots, pairs)
-        .and_then(|()| sc.finish())
+        .and_then(|()| sc.end())
         .map_err(|Invalid| bad(kind, INVALID_JSON))
 }
 
@@ -419,23 +420,23 @@ impl<'a> Encoder<'a> {
         let mut control = false;
         self.pairs.clear();
         let pairs = &mut self.pairs;
-        sc.object(1, |sc, name| {
+        sc.object(|sc, name| {
             if same(name, b"data") {
                 data = Some(sc.peek_token() == Some(b'{'));
                 if data == Some(true) {
                     sc.object_into(2, &EVENT, inner, pairs)?;
                 } else {
-                    sc.value(2)?;
+                    sc.skip(2)?;
                 }
             } else if let Some(i) = EVENT.find(name) {
                 top.vals[i] = Some(sc.member(2, pairs)?);
             } else {
-                sc.value(2)?;
+                sc.skip(2)?;
                 control |= same(name, b"result") || same(name, b"error") || same(name, b"id");
             }
             Ok(())
         })
-        .and_then(|()| sc.finish())
+        .and_then(|()| sc.end())
         .map_err(|Invalid| bad("frame", INVALID_JSON))?;
         let slots = match data {
             Some(true) => inner,
