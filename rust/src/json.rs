@@ -233,6 +233,12 @@ impl<'a, E: SyntaxError> Cursor<'a, E> {
         self.peek()
     }
 
+    /// Consumes the next byte, which the caller has peeked at.
+    #[inline]
+    pub fn bump(&mut self) {
+        self.pos += 1;
+    }
+
     /// Consumes the next non-whitespace byte if it is `b`.
     #[inline]
     pub fn eat(&mut self, b: u8) -> bool {
