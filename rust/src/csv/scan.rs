@@ -18,38 +18,14 @@ pub const MAX_DEPTH: u32 = 512;
 /// The batcher's cursor: invalid JSON is only counted, so no error detail.
 pub type Scanner<'a> = Cursor<'a, Invalid>;
 
-/// One scanned member value: a JSON [`Value`], or a list of book levels
-/// read while it was scanned.
+/// One scanned member value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Val<'a> {
-    Str(JStr<'a>),
-    /// An integer literal, verbatim (`-?(0|[1-9][0-9]*)`).
-    Int(&'a [u8]),
-    /// A number with a fraction or exponent.
-    Float,
-    Bool(bool),
-    Null,
-    Obj(usize),
-    /// An array that is not a list of `[price, quantity]` string pairs.
-    Arr(usize),
+    /// Any value but a list of string pairs (an array here is not one).
+    Json(Value<'a>),
     /// A list of `[price, quantity]` string pairs, read as it was scanned:
     /// these pairs of the `pairs` list given to [`Scanner::object_into`].
     Levels(usize, usize),
-}
-
-impl<'a> From<Value<'a>> for Val<'a> {
-    #[inline(always)]
-    fn from(v: Value<'a>) -> Self {
-        match v {
-            Value::Str(s) => Val::Str(s),
-            Value::Int(t) => Val::Int(t),
-            Value::Float => Val::Float,
-            Value::Bool(b) => Val::Bool(b),
-            Value::Null => Val::Null,
-            Value::Obj(at) => Val::Obj(at),
-            Value::Arr(at) => Val::Arr(at),
-        }
-    }
 }
 
 /// One book level as scanned: price and quantity.
@@ -156,7 +132,7 @@ impl<'a> Scanner<'a> {
             pairs.truncate(mark);
             self.seek(start);
         }
-        Ok(self.value(depth, MAX_DEPTH)?.into())
+        Ok(Val::Json(self.value(depth, MAX_DEPTH)?))
     }
 
     /// At `[`: reads `[[price, qty], ...]` (strings only) into `out`, or
@@ -216,12 +192,12 @@ mod tests {
         assert!(sc.end().is_ok());
         assert_eq!(
             slots.vals[0],
-            Some(Val::Str(JStr {
+            Some(Val::Json(Value::Str(JStr {
                 raw: b"y",
                 escaped: false
-            }))
+            })))
         );
-        assert_eq!(slots.vals[1], Some(Val::Int(b"1")));
+        assert_eq!(slots.vals[1], Some(Val::Json(Value::Int(b"1"))));
     }
 
     #[test]
@@ -253,7 +229,7 @@ mod tests {
             let text = format!(r#"{{"b":{other}}}"#);
             let (ok, vals, pairs) = scan(&text);
             assert!(ok, "{other}");
-            assert_eq!(vals[0], Some(Val::Arr(5)), "{other}");
+            assert_eq!(vals[0], Some(Val::Json(Value::Arr(5))), "{other}");
             assert!(pairs.is_empty());
         }
         for broken in [
