@@ -9,6 +9,9 @@
 //! text must already be valid UTF-8: string contents are checked for
 //! escapes and control characters only.
 //!
+//! Whitespace is skipped before each token is read, never after one, so
+//! no byte is looked at twice; errors point at the token that is wrong.
+//!
 //! The two parsers report errors differently. The book's message names what
 //! was wrong and the byte where it was noticed ([`JsonError`]); the batcher
 //! only counts the record as invalid ([`Invalid`], zero-sized, so its scan
@@ -222,7 +225,7 @@ impl<'a, E: SyntaxError> Cursor<'a, E> {
     }
 
     #[inline]
-    pub fn peek(&self) -> Option<u8> {
+    fn peek(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
     }
 
@@ -257,16 +260,14 @@ impl<'a, E: SyntaxError> Cursor<'a, E> {
         }
     }
 
-    /// After an element of an open object (or array): consumes `,` and the
-    /// whitespace after it (true: another element follows) or the closing
-    /// bracket (false).
+    /// After an element of an open object (or array): consumes `,` (true:
+    /// another element follows) or the closing bracket (false).
     #[inline]
     pub fn next(&mut self, object: bool) -> Result<bool, E> {
         let close = if object { b'}' } else { b']' };
         match self.peek_token() {
             Some(b',') => {
                 self.pos += 1;
-                self.ws();
                 Ok(true)
             }
             Some(c) if c == close => {
@@ -278,7 +279,7 @@ impl<'a, E: SyntaxError> Cursor<'a, E> {
         }
     }
 
-    /// A member name and its colon; leaves the cursor on the value.
+    /// A member name and its colon; the value follows.
     #[inline(always)]
     pub fn key(&mut self) -> Result<JStr<'a>, E> {
         if self.peek_token() != Some(b'"') {
@@ -289,12 +290,11 @@ impl<'a, E: SyntaxError> Cursor<'a, E> {
             return self.fail("expected ':'");
         }
         self.pos += 1;
-        self.ws();
         Ok(key)
     }
 
     /// At `{`: calls `member(self, name)` for each member, with the cursor
-    /// on its value; `member` must consume the value. Escaped names are
+    /// before its value; `member` must consume the value. Escaped names are
     /// decoded first.
     pub fn object(
         &mut self,
@@ -329,7 +329,8 @@ impl<'a, E: SyntaxError> Cursor<'a, E> {
     /// different width: a store-forwarding stall per member).
     #[inline(always)]
     pub fn value(&mut self, depth: u32, max_depth: u32) -> Result<Value<'a>, E> {
-        match self.peek_token() {
+        let next = self.peek_token();
+        match next {
             Some(b'{') => {
                 let start = self.pos;
                 self.skip_container(depth, max_depth)?;
@@ -340,13 +341,15 @@ impl<'a, E: SyntaxError> Cursor<'a, E> {
                 self.skip_container(depth, max_depth)?;
                 Ok(Value::Arr(start))
             }
-            _ => self.scalar(),
+            _ => self.scalar(next),
         }
     }
 
+    /// A value that is not a container, starting with `first` (the byte
+    /// `peek_token` found: passed on, not read again).
     #[inline(always)] // see `value`
-    fn scalar(&mut self) -> Result<Value<'a>, E> {
-        match self.peek() {
+    fn scalar(&mut self, first: Option<u8>) -> Result<Value<'a>, E> {
+        match first {
             Some(b'"') => Ok(Value::Str(self.string()?)),
             Some(b't') => self.literal(b"true", Value::Bool(true)),
             Some(b'f') => self.literal(b"false", Value::Bool(false)),
@@ -471,8 +474,9 @@ impl<'a, E: SyntaxError> Cursor<'a, E> {
         // Containers open below the one at `depth`.
         let mut open = 0u32;
         loop {
-            // At a value.
-            match self.peek() {
+            // Before a value.
+            let next = self.peek_token();
+            match next {
                 Some(c @ (b'{' | b'[')) => {
                     if depth + open > max_depth {
                         return self.fail("nesting too deep");
@@ -489,7 +493,7 @@ impl<'a, E: SyntaxError> Cursor<'a, E> {
                     }
                 }
                 _ => {
-                    self.scalar()?;
+                    self.scalar(next)?;
                 }
             }
             // After a value: close containers, or move to the next element.

@@ -227,7 +227,7 @@ pub fn parse_diff(
         if key != b"data" {
             return top.visit(key, cur, out.as_deref_mut());
         }
-        if cur.peek() != Some(b'{') {
+        if cur.peek_token() != Some(b'{') {
             data = None;
             return cur.skip_value();
         }
@@ -434,7 +434,7 @@ impl<'a> Cursor<'a> {
         field: &'static str,
         index: usize,
     ) -> Result<Result<Level, FieldError>, JsonError> {
-        if self.peek() != Some(b'[') {
+        if self.peek_token() != Some(b'[') {
             self.skip_value()?;
             return Ok(Err(FieldError::NotPair { field, index }));
         }
@@ -445,9 +445,12 @@ impl<'a> Cursor<'a> {
         // store-forwarding stall per level).
         let (mut price, mut qty) = (None, None);
         let mut count = 0;
-        if !self.eat(b']') {
+        let mut next = self.peek_token();
+        if next == Some(b']') {
+            self.bump();
+        } else {
             loop {
-                if count < 2 && self.peek() == Some(b'"') {
+                if count < 2 && next == Some(b'"') {
                     let d = Some(self.decimal_string()?);
                     if count == 0 {
                         price = d;
@@ -461,6 +464,7 @@ impl<'a> Cursor<'a> {
                 if !self.next(false)? {
                     break;
                 }
+                next = self.peek_token();
             }
         }
         if count != 2 {
