@@ -1,19 +1,16 @@
 //! JSON-to-CSV batching: ring records in, CSV rows out, grouped per file.
 //!
 //! The writer hands over thousands of ring records at once; each is parsed
-//! once, in place ([`json`]), checked field by field ([`events`]) and its
+//! once, in place ([`scan`], on the lexer shared with the order book,
+//! [`crate::json`]), checked field by field ([`events`]) and its
 //! rows appended to the buffer of its file ([`out`]). Records that cannot be
 //! encoded are skipped and reported (count, first sample, reason per kind);
 //! they never stop the batch. Column order comes from `columns.txt`
 //! ([`schema`]). No pyo3 here: the bindings live in `py/csv.rs`.
 
-#[path = "csv_events.rs"]
 mod events;
-#[path = "csv_json.rs"]
-pub mod json;
-#[path = "csv_out.rs"]
 mod out;
-#[path = "csv_schema.rs"]
+pub mod scan;
 pub mod schema;
 
 use std::ops::Range;
@@ -226,5 +223,4 @@ fn encode_one<'a>(
 }
 
 #[cfg(test)]
-#[path = "csv_tests.rs"]
 mod tests;

@@ -1,11 +1,13 @@
 //! binance_streamer's native core.
 //!
-//! `book`, `csv` and `ring` are plain Rust with no pyo3 in them, so
-//! `cargo test` exercises the algorithms directly; `py` holds the thin
-//! bindings, and this file only registers the module.
+//! `book`, `csv` and `ring` are plain Rust with no pyo3 in them (`json` is
+//! the JSON lexer `book` and `csv` share), so `cargo test` exercises the
+//! algorithms directly; `py` holds the thin bindings, and this file only
+//! registers the module.
 
 pub mod book;
 pub mod csv;
+pub mod json;
 pub mod ring;
 
 mod py;

@@ -10,20 +10,17 @@
 //! Field problems are not raised at once: a later duplicate key may replace
 //! the bad value, and a JSON syntax error anywhere must win, as it does in
 //! `json.loads`. So each field keeps its own `Result` until the scan ends.
+//!
+//! The lexer (and the words of its syntax errors) is the one the batcher
+//! uses too, [`crate::json`]; this file holds what the book reads with it.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
 use super::fixed::{self, Decimal, DecimalError, Fixed, FRAC_DIGITS, POW10};
 use super::level::Level;
-
-/// Invalid JSON: what was wrong and the byte offset where it was noticed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct JsonError {
-    pub pos: usize,
-    pub what: &'static str,
-}
+pub use crate::json::JsonError;
+use crate::json::{self, Value};
 
 /// Which half of a `[price, quantity]` pair an error is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,13 +173,13 @@ struct DiffFields {
 }
 
 impl DiffFields {
-    /// Parses the value of `key` if the book needs it; Ok(false) = not ours.
+    /// Reads the value of `key`: parsed if the book needs it, else skipped.
     fn visit(
         &mut self,
         key: &[u8],
         cur: &mut Cursor,
         out: Option<&mut Vec<Level>>,
-    ) -> Result<bool, JsonError> {
+    ) -> Result<(), JsonError> {
         match key {
             b"e" => self.e_ok = Some(cur.string_equals(b"depthUpdate")?),
             b"U" => self.first = Some(cur.u64_field("U")?),
@@ -190,9 +187,9 @@ impl DiffFields {
             b"pu" => self.prev = Some(cur.u64_field("pu")?),
             b"b" => self.bids = Some(cur.levels("b", out)?),
             b"a" => self.asks = Some(cur.levels("a", out)?),
-            _ => return Ok(false),
+            _ => cur.skip_value()?,
         }
-        Ok(true)
+        Ok(())
     }
 
     /// The checks in the order the fallback makes them.
@@ -223,26 +220,21 @@ pub fn parse_diff(
     frame: &[u8],
     mut out: Option<&mut Vec<Level>>,
 ) -> Result<ParsedDiff, ParseError> {
-    let mut cur = Cursor::new(frame)?;
-    if cur.peek() != Some(b'{') {
-        cur.skip_value()?;
-        cur.end()?;
-        return Err(FieldError::NotObject.into());
-    }
+    let mut cur = object_text(frame)?;
     let mut top = DiffFields::default();
     let mut data: Option<DiffFields> = None;
-    cur.object(|key, cur| {
-        if key == b"data" {
-            if cur.peek() == Some(b'{') {
-                let mut fields = DiffFields::default();
-                cur.object(|k, c| fields.visit(k, c, out.as_deref_mut()))?;
-                data = Some(fields);
-                return Ok(true);
-            }
-            data = None;
-            return Ok(false);
+    cur.object(|cur, key| {
+        if key != b"data" {
+            return top.visit(key, cur, out.as_deref_mut());
         }
-        top.visit(key, cur, out.as_deref_mut())
+        if cur.peek_token() != Some(b'{') {
+            data = None;
+            return cur.skip_value();
+        }
+        let mut fields = DiffFields::default();
+        cur.object(|c, k| fields.visit(k, c, out.as_deref_mut()))?;
+        data = Some(fields);
+        Ok(())
     })?;
     cur.end()?;
     Ok(data.unwrap_or(top).finish()?)
@@ -250,23 +242,18 @@ pub fn parse_diff(
 
 /// Parses a REST `GET /fapi/v1/depth` body; levels are appended to `out`.
 pub fn parse_snapshot(body: &[u8], out: &mut Vec<Level>) -> Result<ParsedSnapshot, ParseError> {
-    let mut cur = Cursor::new(body)?;
-    if cur.peek() != Some(b'{') {
-        cur.skip_value()?;
-        cur.end()?;
-        return Err(FieldError::NotObject.into());
-    }
+    let mut cur = object_text(body)?;
     let mut last_update_id: Field<u64> = None;
     let mut bids: Field<Range<usize>> = None;
     let mut asks: Field<Range<usize>> = None;
-    cur.object(|key, cur| {
+    cur.object(|cur, key| {
         match key {
             b"lastUpdateId" => last_update_id = Some(cur.u64_field("lastUpdateId")?),
             b"bids" => bids = Some(cur.levels("bids", Some(out))?),
             b"asks" => asks = Some(cur.levels("asks", Some(out))?),
-            _ => return Ok(false),
+            _ => cur.skip_value()?,
         }
-        Ok(true)
+        Ok(())
     })?;
     cur.end()?;
     Ok(ParsedSnapshot {
@@ -276,192 +263,40 @@ pub fn parse_snapshot(body: &[u8], out: &mut Vec<Level>) -> Result<ParsedSnapsho
     })
 }
 
-/// Checks a decimal string value; `raw` is the JSON string content.
-fn decimal(raw: &[u8], escaped: bool) -> Result<Decimal, DecimalError> {
-    if escaped {
-        fixed::parse(&unescape(raw))
-    } else {
-        fixed::parse(raw)
-    }
-}
+/// Nesting a skipped value may have, so hostile input cannot make the
+/// scan use unbounded memory. It counts from the skipped value itself.
+const MAX_DEPTH: u32 = 10_000;
 
-/// Decodes JSON string escapes well enough to compare with ASCII: any
-/// non-ASCII character becomes 0xFF, which matches no key and no digit.
-fn unescape(raw: &[u8]) -> Cow<'_, [u8]> {
-    if !raw.contains(&b'\\') {
-        return Cow::Borrowed(raw);
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let b = raw[i];
-        if b != b'\\' {
-            out.push(if b < 0x80 { b } else { 0xFF });
-            i += 1;
-            continue;
+/// The book's cursor: syntax errors say what and where.
+type Cursor<'a> = json::Cursor<'a, JsonError>;
+
+/// A cursor on the first token of a body that must be one JSON object
+/// (UTF-8 first, as Python decodes before it parses); a body that is
+/// valid JSON but not an object is a field error.
+fn object_text(buf: &[u8]) -> Result<Cursor<'_>, ParseError> {
+    if let Err(e) = std::str::from_utf8(buf) {
+        return Err(JsonError {
+            pos: e.valid_up_to(),
+            what: "not UTF-8",
         }
-        // The scanner already checked every escape is complete and valid.
-        let esc = raw[i + 1];
-        i += 2;
-        out.push(match esc {
-            b'b' => 0x08,
-            b'f' => 0x0C,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                let hex = std::str::from_utf8(&raw[i..i + 4]).unwrap_or("FFFF");
-                i += 4;
-                match u32::from_str_radix(hex, 16) {
-                    Ok(c) if c < 0x80 => c as u8,
-                    _ => 0xFF,
-                }
-            }
-            other => other, // '"', '\\', '/'
-        });
+        .into());
     }
-    Cow::Owned(out)
+    let mut cur = Cursor::new(buf);
+    if cur.peek_token() != Some(b'{') {
+        cur.skip_value()?;
+        cur.end()?;
+        return Err(FieldError::NotObject.into());
+    }
+    Ok(cur)
 }
 
-/// Nesting depth past which the scanner gives up, so hostile input cannot
-/// make it use unbounded memory.
-const MAX_DEPTH: usize = 10_000;
-
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
+/// The book's field readers. Each reads one value whatever it is, so a
+/// syntax error anywhere still wins; a wrong but well-formed value is a
+/// field error, kept aside.
 impl<'a> Cursor<'a> {
-    /// Starts after leading whitespace; the whole input must be UTF-8, as
-    /// Python decodes it before parsing.
-    fn new(buf: &'a [u8]) -> Result<Self, JsonError> {
-        if let Err(e) = std::str::from_utf8(buf) {
-            return Err(JsonError {
-                pos: e.valid_up_to(),
-                what: "not UTF-8",
-            });
-        }
-        let mut cur = Cursor { buf, pos: 0 };
-        cur.ws();
-        Ok(cur)
-    }
-
-    fn err<T>(&self, what: &'static str) -> Result<T, JsonError> {
-        Err(JsonError {
-            pos: self.pos,
-            what,
-        })
-    }
-
-    #[inline]
-    fn ws(&mut self) {
-        while let Some(&b) = self.buf.get(self.pos) {
-            if b == b' ' || b == b'\n' || b == b'\r' || b == b'\t' {
-                self.pos += 1;
-            } else {
-                break;
-            }
-        }
-    }
-
-    #[inline]
-    fn peek(&self) -> Option<u8> {
-        self.buf.get(self.pos).copied()
-    }
-
-    /// Only whitespace may follow the top-level value.
-    fn end(&mut self) -> Result<(), JsonError> {
-        self.ws();
-        if self.pos != self.buf.len() {
-            return self.err("extra data after the value");
-        }
-        Ok(())
-    }
-
-    /// Walks an object, calling `visit(key, cursor)` with the cursor on each
-    /// value; `visit` returns whether it consumed the value.
-    fn object(
-        &mut self,
-        mut visit: impl FnMut(&[u8], &mut Self) -> Result<bool, JsonError>,
-    ) -> Result<(), JsonError> {
-        self.pos += 1; // '{'
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            if self.peek() != Some(b'"') {
-                return self.err("expected a string key");
-            }
-            let (raw, escaped) = self.string()?;
-            self.ws();
-            if self.peek() != Some(b':') {
-                return self.err("expected ':'");
-            }
-            self.pos += 1;
-            self.ws();
-            let consumed = if escaped {
-                visit(&unescape(raw), self)?
-            } else {
-                visit(raw, self)?
-            };
-            if !consumed {
-                self.skip_value()?;
-            }
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.ws();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return self.err("expected ',' or '}'"),
-            }
-        }
-    }
-
-    /// Scans a string at the cursor; returns its raw content and whether it
-    /// holds escapes.
-    #[inline]
-    fn string(&mut self) -> Result<(&'a [u8], bool), JsonError> {
-        self.pos += 1; // opening quote
-        let start = self.pos;
-        let mut escaped = false;
-        loop {
-            let Some(&b) = self.buf.get(self.pos) else {
-                return self.err("unterminated string");
-            };
-            match b {
-                b'"' => {
-                    let raw = &self.buf[start..self.pos];
-                    self.pos += 1;
-                    return Ok((raw, escaped));
-                }
-                b'\\' => {
-                    escaped = true;
-                    match self.buf.get(self.pos + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.pos += 2
-                        }
-                        Some(b'u') => {
-                            let hex = self.buf.get(self.pos + 2..self.pos + 6);
-                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                                return self.err("invalid \\u escape");
-                            }
-                            self.pos += 6;
-                        }
-                        _ => return self.err("invalid escape"),
-                    }
-                }
-                0..=0x1F => return self.err("control character in string"),
-                _ => self.pos += 1,
-            }
-        }
+    /// Validates and drops the value at the cursor.
+    fn skip_value(&mut self) -> Result<(), JsonError> {
+        self.value(1, MAX_DEPTH).map(drop)
     }
 
     /// A string holding a decimal: parsed while it is scanned when it is
@@ -469,8 +304,8 @@ impl<'a> Cursor<'a> {
     /// sends), else scanned as any string and then parsed.
     #[inline]
     fn decimal_string(&mut self) -> Result<Result<Decimal, DecimalError>, JsonError> {
-        let start = self.pos;
-        let buf = self.buf;
+        let start = self.pos();
+        let buf = self.bytes();
         let mut i = start + 1;
         let mut int: u64 = 0;
         let mut overflow = false;
@@ -503,7 +338,7 @@ impl<'a> Cursor<'a> {
             plain = places > 0;
         }
         if plain && buf.get(i) == Some(&b'"') {
-            self.pos = i + 1;
+            self.seek(i + 1);
             if overflow {
                 return Ok(Err(DecimalError::TooLarge));
             }
@@ -515,82 +350,27 @@ impl<'a> Cursor<'a> {
         }
         // Anything unusual (escapes, signs, too many places, not a string
         // end): the general string scan decides validity, then the text.
-        self.pos = start;
-        let (raw, escaped) = self.string()?;
-        Ok(decimal(raw, escaped))
+        Ok(fixed::parse(&self.string()?.text()))
     }
 
     /// A string value equal to `expected`: Ok(true); any other valid value:
     /// Ok(false).
     fn string_equals(&mut self, expected: &[u8]) -> Result<bool, JsonError> {
-        if self.peek() != Some(b'"') {
-            self.skip_value()?;
-            return Ok(false);
-        }
-        let (raw, escaped) = self.string()?;
-        Ok(if escaped {
-            *unescape(raw) == *expected
-        } else {
-            raw == expected
+        Ok(match self.value(1, MAX_DEPTH)? {
+            Value::Str(s) => *s.text() == *expected,
+            _ => false,
         })
-    }
-
-    /// Scans a number token; returns (is_negative, integer digits, is_integer).
-    #[inline]
-    fn number(&mut self) -> Result<(bool, &'a [u8], bool), JsonError> {
-        let negative = self.peek() == Some(b'-');
-        if negative {
-            self.pos += 1;
-        }
-        let start = self.pos;
-        match self.peek() {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                    self.pos += 1;
-                }
-            }
-            _ => return self.err("invalid number"),
-        }
-        let digits = &self.buf[start..self.pos];
-        let mut integer = true;
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                return self.err("invalid number");
-            }
-            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                self.pos += 1;
-            }
-            integer = false;
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.pos += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.pos += 1;
-            }
-            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                return self.err("invalid number");
-            }
-            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                self.pos += 1;
-            }
-            integer = false;
-        }
-        Ok((negative, digits, integer))
     }
 
     /// An id: a JSON integer in 0..=u64::MAX (`-0` is 0, as in Python).
     #[inline]
     fn u64_field(&mut self, name: &'static str) -> Result<Result<u64, FieldError>, JsonError> {
-        if !matches!(self.peek(), Some(b'-' | b'0'..=b'9')) {
-            self.skip_value()?;
-            return Ok(Err(FieldError::NotU64(name)));
-        }
-        let (negative, digits, integer) = self.number()?;
-        if !integer || (negative && digits != b"0") {
-            return Ok(Err(FieldError::NotU64(name)));
-        }
+        let not_u64 = Ok(Err(FieldError::NotU64(name)));
+        let digits = match self.value(1, MAX_DEPTH)? {
+            Value::Int(b"-0") => return Ok(Ok(0)),
+            Value::Int(text) if text[0] != b'-' => text,
+            _ => return not_u64,
+        };
         let mut value: u64 = 0;
         for &d in digits {
             match value
@@ -598,7 +378,7 @@ impl<'a> Cursor<'a> {
                 .and_then(|v| v.checked_add((d - b'0') as u64))
             {
                 Some(v) => value = v,
-                None => return Ok(Err(FieldError::NotU64(name))),
+                None => return not_u64,
             }
         }
         Ok(Ok(value))
@@ -611,18 +391,15 @@ impl<'a> Cursor<'a> {
         field: &'static str,
         mut out: Option<&mut Vec<Level>>,
     ) -> Result<Result<Range<usize>, FieldError>, JsonError> {
-        if self.peek() != Some(b'[') {
+        if !self.eat(b'[') {
             self.skip_value()?;
             return Ok(Err(FieldError::NotList(field)));
         }
         let start = out.as_ref().map_or(0, |v| v.len());
-        let mut problem: Option<FieldError> = None;
-        self.pos += 1;
-        self.ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
+        if self.eat(b']') {
             return Ok(Ok(start..start));
         }
+        let mut problem: Option<FieldError> = None;
         let mut index = 0;
         loop {
             if problem.is_some() {
@@ -638,17 +415,8 @@ impl<'a> Cursor<'a> {
                 }
             }
             index += 1;
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.ws();
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    break;
-                }
-                _ => return self.err("expected ',' or ']'"),
+            if !self.next(false)? {
+                break;
             }
         }
         let end = out.as_ref().map_or(0, |v| v.len());
@@ -666,154 +434,53 @@ impl<'a> Cursor<'a> {
         field: &'static str,
         index: usize,
     ) -> Result<Result<Level, FieldError>, JsonError> {
-        if self.peek() != Some(b'[') {
+        if self.peek_token() != Some(b'[') {
             self.skip_value()?;
             return Ok(Err(FieldError::NotPair { field, index }));
         }
-        self.pos += 1;
-        self.ws();
+        self.bump();
         // Each of the first two elements: Some(parsed) if it is a string.
-        let mut parts: [Option<Result<Decimal, DecimalError>>; 2] = [None, None];
+        // Kept in two locals, not an array indexed by position: the level
+        // is then built in registers (through memory it cost a
+        // store-forwarding stall per level).
+        let (mut price, mut qty) = (None, None);
         let mut count = 0;
-        if self.peek() == Some(b']') {
-            self.pos += 1;
+        let mut next = self.peek_token();
+        if next == Some(b']') {
+            self.bump();
         } else {
             loop {
-                if count < 2 && self.peek() == Some(b'"') {
-                    parts[count] = Some(self.decimal_string()?);
+                if count < 2 && next == Some(b'"') {
+                    let d = Some(self.decimal_string()?);
+                    if count == 0 {
+                        price = d;
+                    } else {
+                        qty = d;
+                    }
                 } else {
                     self.skip_value()?;
                 }
                 count += 1;
-                self.ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.pos += 1;
-                        self.ws();
-                    }
-                    Some(b']') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return self.err("expected ',' or ']'"),
+                if !self.next(false)? {
+                    break;
                 }
+                next = self.peek_token();
             }
         }
         if count != 2 {
             return Ok(Err(FieldError::NotPair { field, index }));
         }
-        let mut values = [Decimal::default(); 2];
-        for (k, part) in [Part::Price, Part::Quantity].into_iter().enumerate() {
-            match parts[k] {
-                None => return Ok(Err(FieldError::NotString { field, index, part })),
-                Some(Ok(d)) => values[k] = d,
-                Some(Err(error)) => {
-                    return Ok(Err(FieldError::BadDecimal {
-                        field,
-                        index,
-                        part,
-                        error,
-                    }))
-                }
-            }
-        }
-        Ok(Ok(Level::new(values[0], values[1])))
-    }
-
-    /// Skips one value of any kind, checking it is valid JSON. Iterative so
-    /// deep nesting cannot overflow the stack.
-    fn skip_value(&mut self) -> Result<(), JsonError> {
-        // true = inside an array, false = inside an object.
-        let mut stack: Vec<bool> = Vec::new();
-        loop {
-            // At a value.
-            match self.peek() {
-                Some(b'"') => {
-                    self.string()?;
-                }
-                Some(b'-' | b'0'..=b'9') => {
-                    self.number()?;
-                }
-                Some(b't') => self.literal(b"true")?,
-                Some(b'f') => self.literal(b"false")?,
-                Some(b'n') => self.literal(b"null")?,
-                Some(open @ (b'[' | b'{')) => {
-                    if stack.len() >= MAX_DEPTH {
-                        return self.err("nesting too deep");
-                    }
-                    self.pos += 1;
-                    self.ws();
-                    let close = if open == b'[' { b']' } else { b'}' };
-                    if self.peek() == Some(close) {
-                        self.pos += 1;
-                    } else {
-                        stack.push(open == b'[');
-                        if open == b'{' {
-                            self.key()?;
-                        }
-                        continue;
-                    }
-                }
-                None => return self.err("unexpected end of input"),
-                _ => return self.err("unexpected character"),
-            }
-            // After a value: close containers or move to the next element.
-            loop {
-                let Some(&in_array) = stack.last() else {
-                    return Ok(());
-                };
-                self.ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.pos += 1;
-                        self.ws();
-                        if !in_array {
-                            self.key()?;
-                        }
-                        break;
-                    }
-                    Some(b']') if in_array => {
-                        self.pos += 1;
-                        stack.pop();
-                    }
-                    Some(b'}') if !in_array => {
-                        self.pos += 1;
-                        stack.pop();
-                    }
-                    _ => {
-                        return self.err(if in_array {
-                            "expected ',' or ']'"
-                        } else {
-                            "expected ',' or '}'"
-                        })
-                    }
-                }
-            }
-        }
-    }
-
-    /// `"key"` `:` inside an object being skipped; leaves the cursor on the value.
-    fn key(&mut self) -> Result<(), JsonError> {
-        if self.peek() != Some(b'"') {
-            return self.err("expected a string key");
-        }
-        self.string()?;
-        self.ws();
-        if self.peek() != Some(b':') {
-            return self.err("expected ':'");
-        }
-        self.pos += 1;
-        self.ws();
-        Ok(())
-    }
-
-    fn literal(&mut self, word: &'static [u8]) -> Result<(), JsonError> {
-        if self.buf[self.pos..].starts_with(word) {
-            self.pos += word.len();
-            Ok(())
-        } else {
-            self.err("invalid literal")
-        }
+        let check = |part, parsed: Option<Result<Decimal, DecimalError>>| match parsed {
+            None => Err(FieldError::NotString { field, index, part }),
+            Some(Err(error)) => Err(FieldError::BadDecimal {
+                field,
+                index,
+                part,
+                error,
+            }),
+            Some(Ok(d)) => Ok(d),
+        };
+        Ok(check(Part::Price, price).and_then(|p| Ok(Level::new(p, check(Part::Quantity, qty)?))))
     }
 }
 
@@ -879,6 +546,15 @@ mod tests {
             r#"{"\u0055":2,"u":3,"pu":1,"b":[["\u0031.5","2"]],"a":[],"e":"depth\u0055pdate"}"#;
         let (_, levels) = diff(frame).unwrap();
         assert_eq!(fixed::to_text(levels[0].price()), "1.5");
+        // A non-ASCII character, escaped or not, is never a digit or a name.
+        assert_eq!(
+            field_error(r#"{"U":1,"u":2,"pu":1,"b":[["1.\u00e95","2"]],"a":[]}"#),
+            "depth update: b[0] price is not decimal text"
+        );
+        assert_eq!(
+            field_error(r#"{"e":"depth\ud83dUpdate","U":1,"u":2,"pu":1,"b":[],"a":[]}"#),
+            "depth update: field 'e' must be \"depthUpdate\""
+        );
     }
 
     #[test]
@@ -1025,8 +701,8 @@ mod tests {
         assert!(diff(&frame).is_ok());
         let too_deep = format!(
             r#"{{"x":{}{}}}"#,
-            "[".repeat(MAX_DEPTH + 1),
-            "]".repeat(MAX_DEPTH + 1)
+            "[".repeat(MAX_DEPTH as usize + 1),
+            "]".repeat(MAX_DEPTH as usize + 1)
         );
         assert!(matches!(
             parse_diff(too_deep.as_bytes(), None),

@@ -193,16 +193,17 @@ impl ReadCache {
     }
 }
 
-/// Builds the top-`n` list from `levels` (best first), reusing and then
-/// refreshing `cache`.
+/// Builds the top-`n` list (all levels if `None`) from `levels` (best
+/// first), reusing and then refreshing the cache of that output mode.
 fn top_list<'py, 'a>(
     py: Python<'py>,
     levels: impl ExactSizeIterator<Item = &'a Level>,
-    n: usize,
+    n: Option<TopN>,
     as_float: bool,
-    cache: &mut ReadCache,
+    caches: &mut [ReadCache; 2],
 ) -> PyResult<Bound<'py, PyList>> {
-    let n = n.min(levels.len());
+    let n = n.map_or(usize::MAX, |n| n.0).min(levels.len());
+    let cache = &mut caches[usize::from(as_float)];
     if n > CACHED_LEVELS {
         let items = levels
             .take(n)
@@ -223,17 +224,17 @@ fn top_list<'py, 'a>(
     Ok(list)
 }
 
-/// The best level's tuple, from the cache when unchanged.
+/// The best level's tuple, from the cache of that output mode when unchanged.
 fn best_obj<'py>(
     py: Python<'py>,
     best: Option<&Level>,
     as_float: bool,
-    cache: &ReadCache,
+    caches: &[ReadCache; 2],
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
     let Some(level) = best else {
         return Ok(None);
     };
-    match cache.levels.first() {
+    match caches[usize::from(as_float)].levels.first() {
         Some((cached, obj)) if cached == level => Ok(Some(obj.bind(py).clone())),
         _ => level_obj(py, level, as_float).map(Some),
     }
@@ -381,12 +382,7 @@ impl PyOrderBook {
         py: Python<'py>,
         as_float: bool,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        best_obj(
-            py,
-            self.book.bids().best(),
-            as_float,
-            &self.reads[0][as_float as usize],
-        )
+        best_obj(py, self.book.bids().best(), as_float, &self.reads[0])
     }
 
     #[pyo3(signature = (as_float = false))]
@@ -395,12 +391,7 @@ impl PyOrderBook {
         py: Python<'py>,
         as_float: bool,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        best_obj(
-            py,
-            self.book.asks().best(),
-            as_float,
-            &self.reads[1][as_float as usize],
-        )
+        best_obj(py, self.book.asks().best(), as_float, &self.reads[1])
     }
 
     #[pyo3(signature = (n = None, as_float = false))]
@@ -410,9 +401,7 @@ impl PyOrderBook {
         n: Option<TopN>,
         as_float: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let n = n.map_or(usize::MAX, |n| n.0);
-        let cache = &mut self.reads[0][as_float as usize];
-        top_list(py, self.book.bids().iter(), n, as_float, cache)
+        top_list(py, self.book.bids().iter(), n, as_float, &mut self.reads[0])
     }
 
     #[pyo3(signature = (n = None, as_float = false))]
@@ -422,9 +411,7 @@ impl PyOrderBook {
         n: Option<TopN>,
         as_float: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let n = n.map_or(usize::MAX, |n| n.0);
-        let cache = &mut self.reads[1][as_float as usize];
-        top_list(py, self.book.asks().iter(), n, as_float, cache)
+        top_list(py, self.book.asks().iter(), n, as_float, &mut self.reads[1])
     }
 
     #[pyo3(signature = (as_float = false))]

@@ -8,9 +8,10 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use super::json::{decode_str, same, Invalid, JStr, KeySet, Pair, Scanner, Slots, Val};
 use super::out::{write_row, Cell, Files, LevelRows};
+use super::scan::{KeySet, Pair, Scanner, Slots, Val};
 use super::schema::{schema, valid_interval, valid_symbol, FileKind, MAX_TIME_MS};
+use crate::json::{decode_str, same, Invalid, JStr, Value};
 
 /// Why a record was skipped, and under which kind it is counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +83,17 @@ struct Fields<'s, 'a, const N: usize> {
     kind: &'static str,
 }
 
-impl<'a, const N: usize> Fields<'_, 'a, N> {
+impl<'s, 'a, const N: usize> Fields<'s, 'a, N> {
+    /// The members of a whole payload of `kind`, as `keys` names them.
+    fn new(slots: &'s Slots<'a, N>, keys: &'static KeySet<N>, kind: &'static str) -> Self {
+        Fields {
+            slots,
+            keys,
+            prefix: "",
+            kind,
+        }
+    }
+
     fn fail(&self, i: usize, what: &str) -> Bad {
         bad(
             self.kind,
@@ -118,7 +129,7 @@ impl<'a, const N: usize> Fields<'_, 'a, N> {
         pick: impl Fn(&Val<'a>) -> Option<T>,
     ) -> Result<Option<T>, Bad> {
         match &self.slots.vals[i] {
-            None | Some(Val::Null) => Ok(None),
+            None | Some(Val::Json(Value::Null)) => Ok(None),
             Some(v) => pick(v).map(Some).ok_or_else(|| self.fail(i, what)),
         }
     }
@@ -141,7 +152,7 @@ impl<'a, const N: usize> Fields<'_, 'a, N> {
 
     fn boolean(&self, i: usize) -> Result<bool, Bad> {
         self.typed(i, "is not a boolean", |v| match v {
-            Val::Bool(b) => Some(*b),
+            Val::Json(Value::Bool(b)) => Some(*b),
             _ => None,
         })
     }
@@ -158,7 +169,7 @@ impl<'a, const N: usize> Fields<'_, 'a, N> {
     /// Like [`Fields::time`], but absent or null gives `None`.
     fn opt_time(&self, i: usize) -> Result<Option<(&'a [u8], u32)>, Bad> {
         match self.slots.vals[i] {
-            None | Some(Val::Null) => Ok(None),
+            None | Some(Val::Json(Value::Null)) => Ok(None),
             _ => self.time(i).map(Some),
         }
     }
@@ -194,14 +205,14 @@ impl<'a, const N: usize> Fields<'_, 'a, N> {
 
 fn as_int<'a>(v: &Val<'a>) -> Option<&'a [u8]> {
     match v {
-        Val::Int(t) => Some(t),
+        Val::Json(Value::Int(t)) => Some(t),
         _ => None,
     }
 }
 
 fn as_str<'a>(v: &Val<'a>) -> Option<JStr<'a>> {
     match v {
-        Val::Str(s) => Some(*s),
+        Val::Json(Value::Str(s)) => Some(*s),
         _ => None,
     }
 }
@@ -232,7 +243,7 @@ fn local_day(local_time_us: i64, kind: &'static str) -> Result<u32, Bad> {
 
 /// The file kind of an event payload whose `e` is a string.
 fn event_kind(slots: &Slots<'_, 22>) -> Result<FileKind, Bad> {
-    let Some(Val::Str(e)) = slots.vals[EV_TYPE] else {
+    let Some(Val::Json(Value::Str(e))) = slots.vals[EV_TYPE] else {
         unreachable!("scan_frame checked e");
     };
     let mut decoded = Vec::new();
@@ -255,7 +266,7 @@ fn event_kind(slots: &Slots<'_, 22>) -> Result<FileKind, Bad> {
 
 /// Why a payload that does not start with `{` is refused.
 fn not_an_object(mut sc: Scanner<'_>, kind: &'static str) -> Bad {
-    let json = sc.value(1).is_ok() && sc.finish().is_ok();
+    let json = sc.skip(1).is_ok() && sc.end().is_ok();
     bad(
         kind,
         if json {
@@ -279,7 +290,7 @@ fn parse_object<'a, const N: usize>(
         return Err(not_an_object(sc, kind));
     }
     sc.object_into(1, keys, slots, pairs)
-        .and_then(|()| sc.finish())
+        .and_then(|()| sc.end())
         .map_err(|Invalid| bad(kind, INVALID_JSON))
 }
 
@@ -382,12 +393,7 @@ impl<'a> Encoder<'a> {
         let mut inner = Slots::new();
         let slots = self.scan_frame(rec.payload, &mut top, &mut inner)?;
         let kind = event_kind(slots)?;
-        let f = Fields {
-            slots,
-            keys: &EVENT,
-            prefix: "",
-            kind: kind.name(),
-        };
+        let f = Fields::new(slots, &EVENT, kind.name());
         let lt = Cell::Int(rec.local_time_us);
         match kind {
             FileKind::AggTrade => self.agg_trade(&f, lt),
@@ -419,23 +425,23 @@ impl<'a> Encoder<'a> {
         let mut control = false;
         self.pairs.clear();
         let pairs = &mut self.pairs;
-        sc.object(1, |sc, name| {
+        sc.object(|sc, name| {
             if same(name, b"data") {
                 data = Some(sc.peek_token() == Some(b'{'));
                 if data == Some(true) {
                     sc.object_into(2, &EVENT, inner, pairs)?;
                 } else {
-                    sc.value(2)?;
+                    sc.skip(2)?;
                 }
             } else if let Some(i) = EVENT.find(name) {
                 top.vals[i] = Some(sc.member(2, pairs)?);
             } else {
-                sc.value(2)?;
+                sc.skip(2)?;
                 control |= same(name, b"result") || same(name, b"error") || same(name, b"id");
             }
             Ok(())
         })
-        .and_then(|()| sc.finish())
+        .and_then(|()| sc.end())
         .map_err(|Invalid| bad("frame", INVALID_JSON))?;
         let slots = match data {
             Some(true) => inner,
@@ -443,7 +449,7 @@ impl<'a> Encoder<'a> {
             None => top,
         };
         match slots.vals[EV_TYPE] {
-            Some(Val::Str(_)) => Ok(slots),
+            Some(Val::Json(Value::Str(_))) => Ok(slots),
             Some(_) => Err(bad("frame", "event type \"e\" is not a string")),
             None if control => Err(bad("control", "control frame (result/error reply)")),
             None => Err(bad("frame", "no event type \"e\"")),
@@ -494,7 +500,7 @@ impl<'a> Encoder<'a> {
     fn kline(&mut self, f: &Fields<'_, 'a, 22>, lt: Cell<'_>, buf: &'a [u8]) -> Result<(), Bad> {
         let (time, day) = f.time(EV_TIME)?;
         let sym = f.symbol(EV_S)?;
-        let Val::Obj(start) = f.get(EV_K)? else {
+        let Val::Json(Value::Obj(start)) = f.get(EV_K)? else {
             return Err(f.fail(EV_K, "is not an object"));
         };
         let mut slots = Slots::new();
@@ -502,10 +508,8 @@ impl<'a> Encoder<'a> {
             .object_into(1, &KLINE, &mut slots, &mut Vec::new())
             .map_err(|Invalid| bad("kline", INVALID_JSON))?;
         let k = Fields {
-            slots: &slots,
-            keys: &KLINE,
             prefix: "k.",
-            kind: "kline",
+            ..Fields::new(&slots, &KLINE, "kline")
         };
         let interval = k.name(0, valid_interval, "is not a valid interval")?;
         let mut row = [Cell::Empty; 18];
@@ -592,12 +596,7 @@ impl<'a> Encoder<'a> {
             &mut self.pairs,
             kind.name(),
         )?;
-        let f = Fields {
-            slots: &slots,
-            keys: &SNAPSHOT,
-            prefix: "",
-            kind: kind.name(),
-        };
+        let f = Fields::new(&slots, &SNAPSHOT, kind.name());
         let time = f.opt_time(0)?;
         let day = match time {
             Some((_, day)) => day,
@@ -629,12 +628,7 @@ impl<'a> Encoder<'a> {
         let kind = FileKind::Gaps;
         let mut slots = Slots::<5>::new();
         parse_object(rec.payload, &GAP, &mut slots, &mut Vec::new(), kind.name())?;
-        let f = Fields {
-            slots: &slots,
-            keys: &GAP,
-            prefix: "",
-            kind: kind.name(),
-        };
+        let f = Fields::new(&slots, &GAP, kind.name());
         let day = local_day(rec.local_time_us, kind.name())?;
         let mut row = [Cell::Empty; 7];
         row[0] = Cell::Int(rec.local_time_us);
@@ -655,12 +649,7 @@ impl<'a> Encoder<'a> {
         let mut slots = Slots::<3>::new();
         self.pairs.clear();
         parse_object(rec.payload, &BOOK, &mut slots, &mut self.pairs, kind.name())?;
-        let f = Fields {
-            slots: &slots,
-            keys: &BOOK,
-            prefix: "",
-            kind: kind.name(),
-        };
+        let f = Fields::new(&slots, &BOOK, kind.name());
         let day = local_day(rec.local_time_us, kind.name())?;
         let last = f.int(0)?;
         let levels = [f.levels(1)?, f.levels(2)?];

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 /// The shared column definitions, compiled in so the extension can never
 /// disagree with the Python package it was built from.
-pub const COLUMNS_TXT: &str = include_str!("../../python/binance_streamer/columns.txt");
+pub const COLUMNS_TXT: &str = include_str!("../../../python/binance_streamer/columns.txt");
 
 /// One kind of output file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
-use super::json::{decode_str, same, JStr};
 use super::schema::{day_string, file_name, FileKind};
+use crate::json::{decode_str, same, JStr};
 
 /// One CSV cell, borrowed from the frame where possible.
 #[derive(Debug, Clone, Copy)]
