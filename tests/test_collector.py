@@ -249,7 +249,7 @@ def test_rollover_before_lifetime_loses_nothing(tmp_path: Path, backend: ModuleT
         out = finish(proc)
         data = tmp_path / "data"
         assert_clean_exit(out, proc, data)
-        assert "rollover of" in out
+        assert "rollover of" in out and "complete:" in out, "no rollover completed"
         assert {g["reason"] for g in gap_rows(data, "BTCUSDT")} == {"start"}, (
             "a rollover must not leave a gap"
         )
