@@ -13,6 +13,8 @@ import pytest
 
 from binance_streamer import native
 
+pytest_plugins = ["binance_streamer.simulator.pytest_plugin"]
+
 DATA = Path(__file__).parent / "data"
 
 
