@@ -23,8 +23,16 @@ HEADER_SIZE = HEADER.size  # 16
 KIND_FRAME = 1  # raw websocket text frame as received (bare payload or combined wrapper)
 KIND_SNAPSHOT = 2  # raw REST GET /fapi/v1/depth body; the symbol comes from symbol_id
 KIND_GAP = 3  # JSON object: {"stream", "reason", "last_id", "next_id", "detail"}
+# Top-N book sampled by the order-book manager, best first:
+# {"last_update_id": N, "bids": [["price", "qty"], ...], "asks": [...]}
+KIND_ORDERBOOK = 4
 
-KINDS = {KIND_FRAME: "frame", KIND_SNAPSHOT: "snapshot", KIND_GAP: "gap"}
+KINDS = {
+    KIND_FRAME: "frame",
+    KIND_SNAPSHOT: "snapshot",
+    KIND_GAP: "gap",
+    KIND_ORDERBOOK: "orderbook",
+}
 
 
 class Record(NamedTuple):
