@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from binance_streamer.simulator import Simulator
 from sim_client import BookSync
+
+from binance_streamer.simulator import Simulator
 
 
 def sync(sim: Simulator, symbol: str, speed: str, applied: int, **kw: object) -> BookSync:

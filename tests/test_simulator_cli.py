@@ -88,9 +88,7 @@ def test_busy_port_is_one_clear_line() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [*CMD, "--port", str(port)], capture_output=True, text=True, timeout=30
-        )
+        done = subprocess.run([*CMD, "--port", str(port)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"simulator: cannot listen on 127.0.0.1:{port}:")

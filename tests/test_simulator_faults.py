@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 import websockets
-from binance_streamer.simulator import MALFORMED_KINDS, Simulator
 from sim_client import BookSync, read_frames, rest_get
+
+from binance_streamer.simulator import MALFORMED_KINDS, Simulator
 
 pytestmark = pytest.mark.simulator(rate=100)
 AGG = "/market/ws/btcusdt@aggTrade"
@@ -40,9 +41,7 @@ def test_drop_connections_resets_every_socket(simulator: Simulator) -> None:
             ),
         ]
         await asyncio.sleep(0.3)
-        dropped = await asyncio.get_running_loop().run_in_executor(
-            None, simulator.faults.drop_connections
-        )
+        dropped = await asyncio.get_running_loop().run_in_executor(None, simulator.faults.drop_connections)
         assert dropped == 2
         return list(await asyncio.gather(*readers))
 
@@ -109,9 +108,7 @@ def test_unanswered_pings_close_the_connection(simulator: Simulator) -> None:
         pings: list[bytes] = []
         start = time.monotonic()
         async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(
-                simulator.ws_base_url + "/market/ws", autoping=False
-            ) as ws:
+            async with session.ws_connect(simulator.ws_base_url + "/market/ws", autoping=False) as ws:
                 async for msg in ws:
                     if msg.type == aiohttp.WSMsgType.PING:
                         pings.append(msg.data)
@@ -134,9 +131,7 @@ def test_skipped_update_id_is_a_pu_gap_and_resync_recovers(simulator: Simulator)
     client = BookSync(simulator.ws_base_url, simulator.rest_base_url, "BTCUSDT")
 
     async def scenario() -> None:
-        task = asyncio.ensure_future(
-            client.run(lambda c: bool(c.gaps) and c.synced and c.applied >= 15)
-        )
+        task = asyncio.ensure_future(client.run(lambda c: bool(c.gaps) and c.synced and c.applied >= 15))
         while not (client.synced and client.applied >= 5):
             await asyncio.sleep(0.01)
         loop = asyncio.get_running_loop()
@@ -160,9 +155,7 @@ def test_malformed_frames(simulator: Simulator, kind: str) -> None:
         async with websockets.connect(url) as ws:
             await ws.recv()
             loop = asyncio.get_running_loop()
-            sent = await loop.run_in_executor(
-                None, lambda: simulator.faults.malformed(kind, count=2)
-            )
+            sent = await loop.run_in_executor(None, lambda: simulator.faults.malformed(kind, count=2))
             assert sent == 2
             while len(got) < 20:
                 got.append(str(await asyncio.wait_for(ws.recv(), 2.0)))
@@ -174,9 +167,7 @@ def test_malformed_frames(simulator: Simulator, kind: str) -> None:
         except (ValueError, KeyError):
             return False
         return (
-            data.get("e") == "aggTrade"
-            and isinstance(data.get("a"), int)
-            and isinstance(data.get("E"), int)
+            data.get("e") == "aggTrade" and isinstance(data.get("a"), int) and isinstance(data.get("E"), int)
         )
 
     bad = [f for f in asyncio.run(scenario()) if not valid(f)]
@@ -201,9 +192,7 @@ def test_stale_snapshot_cannot_be_bridged(simulator: Simulator) -> None:
 def test_slow_snapshot_is_taken_at_request_time(simulator: Simulator) -> None:
     simulator.faults.slow_snapshots(0.5, count=1)
     start = time.monotonic()
-    status, _, body = asyncio.run(
-        rest_get(simulator.rest_base_url + "/fapi/v1/depth?symbol=BTCUSDT")
-    )
+    status, _, body = asyncio.run(rest_get(simulator.rest_base_url + "/fapi/v1/depth?symbol=BTCUSDT"))
     assert status == 200 and time.monotonic() - start >= 0.5
     snap = simulator.truth.snapshots("BTCUSDT")[-1]
     assert snap.last_update_id == body["lastUpdateId"]
@@ -247,9 +236,7 @@ def test_clear_removes_faults(simulator: Simulator) -> None:
     simulator.faults.rest_status(503, count=5)
     simulator.faults.clear()
     assert asyncio.run(read_frames(simulator.ws_base_url + AGG, count=3, duration=2)).frames
-    assert (
-        asyncio.run(rest_get(simulator.rest_base_url + "/fapi/v1/depth?symbol=BTCUSDT"))[0] == 200
-    )
+    assert asyncio.run(rest_get(simulator.rest_base_url + "/fapi/v1/depth?symbol=BTCUSDT"))[0] == 200
 
 
 def test_fault_arguments_are_checked(simulator: Simulator) -> None:

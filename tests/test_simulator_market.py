@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+
 from binance_streamer.simulator import SimClock, SimConfig, Truth
 from binance_streamer.simulator.engine import Engine, Frame, pushes_at
 from binance_streamer.simulator.instruments import decimal_text, instrument_for
@@ -17,9 +18,7 @@ START_MS = 1_760_000_000_000
 
 def make_engine(wanted: set[str], **settings: Any) -> Engine:
     cfg = SimConfig(**{"symbols": ("BTCUSDT", "ETHUSDT"), "rate": 100.0, **settings})
-    clock = SimClock(
-        cfg.clock_start_ms if cfg.clock_start_ms is not None else START_MS, cfg.clock_speed
-    )
+    clock = SimClock(cfg.clock_start_ms if cfg.clock_start_ms is not None else START_MS, cfg.clock_speed)
     return Engine(cfg, clock, Truth(cfg.truth_limit), wanted)
 
 
@@ -166,9 +165,7 @@ def test_mid_random_walks() -> None:
 
 def test_klines_aggregate_the_trades_and_close_on_the_minute() -> None:
     # 100 ticks/s at 30x: one tick every 300 simulated ms, a minute every 200 ticks
-    engine = make_engine(
-        {"btcusdt@aggTrade", "btcusdt@kline_1m"}, clock_start_ms=START_MS, clock_speed=30.0
-    )
+    engine = make_engine({"btcusdt@aggTrade", "btcusdt@kline_1m"}, clock_start_ms=START_MS, clock_speed=30.0)
     frames = run(engine, 700)
     trades = events(frames, "btcusdt@aggTrade")
     closed = [k["k"] for k in events(frames, "btcusdt@kline_1m") if k["k"]["x"]]

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from binance_streamer.simulator import Simulator
 from sim_client import read_frames, rest_get
 
+from binance_streamer.simulator import Simulator
+
 POLY = Path(__file__).parent / "data" / "polyoxide"
-CRYPTOFEED_WS = (
-    Path(__file__).parent / "data" / "cryptofeed" / "sample_data" / "BINANCE_FUTURES.ws.1.0"
-)
+CRYPTOFEED_WS = Path(__file__).parent / "data" / "cryptofeed" / "sample_data" / "BINANCE_FUTURES.ws.1.0"
 
 
 def shape(value: Any) -> Any:
@@ -121,9 +120,7 @@ def test_values_are_exchange_text(captured: dict[str, list[dict[str, Any]]]) -> 
     assert float(ticker["b"]) < float(ticker["a"])
     partial = first_nonempty(captured["btcusdt@depth20@100ms"])
     assert len(partial["b"]) == len(partial["a"]) == 20
-    assert [float(p) for p, _ in partial["b"]] == sorted(
-        (float(p) for p, _ in partial["b"]), reverse=True
-    )
+    assert [float(p) for p, _ in partial["b"]] == sorted((float(p) for p, _ in partial["b"]), reverse=True)
 
 
 def test_mark_price_matches_documented_shape(captured: dict[str, list[dict[str, Any]]]) -> None:

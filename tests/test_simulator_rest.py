@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 import websockets
-from binance_streamer.simulator import Simulator
 from sim_client import rest_get
+
+from binance_streamer.simulator import Simulator
 
 pytestmark = pytest.mark.simulator(rate=100)
 
@@ -70,9 +71,7 @@ def test_over_the_limit_429_then_418(simulator: Simulator) -> None:
         (418, 80),
         (418, 100),
     ]
-    assert log[1].retry_after == int(results[1][1]["Retry-After"]) and log[0].client.startswith(
-        "127.0.0.1:"
-    )
+    assert log[1].retry_after == int(results[1][1]["Retry-After"]) and log[0].client.startswith("127.0.0.1:")
 
 
 @pytest.mark.simulator(rate=50, weight_limit=30, clock_speed=120.0)
@@ -116,9 +115,7 @@ def test_klines_backfill_matches_the_closed_bars(simulator: Simulator) -> None:
 
     asyncio.run(watch())
     finals = [k["k"] for k in simulator.truth.klines("BTCUSDT", "1m", final_only=True)]
-    _, _, rows = get(
-        simulator, f"/fapi/v1/klines?symbol=BTCUSDT&interval=1m&startTime={finals[0]['t']}"
-    )
+    _, _, rows = get(simulator, f"/fapi/v1/klines?symbol=BTCUSDT&interval=1m&startTime={finals[0]['t']}")
     by_open = {r[0]: r for r in rows}
     for bar in finals:
         row = by_open[bar["t"]]

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import websockets
-from binance_streamer.simulator import Simulator
 from sim_client import Received, read_frames
+
+from binance_streamer.simulator import Simulator
 
 pytestmark = pytest.mark.simulator(rate=100)
 
@@ -42,9 +43,7 @@ def test_routes_deliver_their_own_streams(simulator: Simulator) -> None:
 
 
 def test_legacy_unrouted_paths_act_as_public(simulator: Simulator) -> None:
-    got = frames(
-        simulator, "/stream?streams=btcusdt@aggTrade/btcusdt@kline_1m/ethusdt@depth", duration=0.6
-    )
+    got = frames(simulator, "/stream?streams=btcusdt@aggTrade/btcusdt@kline_1m/ethusdt@depth", duration=0.6)
     assert streams_seen(got) == {"ethusdt@depth"}
     raw = frames(simulator, "/ws/btcusdt@aggTrade", duration=0.4)
     assert raw.frames == [] and not raw.closed
@@ -90,9 +89,7 @@ def test_subscribe_list_unsubscribe(simulator: Simulator) -> None:
     async def scenario() -> tuple[list[Any], int]:
         url = simulator.ws_base_url + "/market/stream?streams=btcusdt@aggTrade"
         async with websockets.connect(url) as ws:
-            await ws.send(
-                json.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@aggTrade"], "id": 1})
-            )
+            await ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@aggTrade"], "id": 1}))
             await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
             await ws.send(
                 json.dumps(

@@ -83,16 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     lim = p.add_argument_group("limits")
     lim.add_argument("--weight-limit", type=int, default=2400, help="REST weight per minute")
     lim.add_argument("--max-streams", type=int, default=1024, help="streams per connection")
-    lim.add_argument(
-        "--max-incoming-per-s", type=int, default=10, help="client frames/s before close 1008"
-    )
+    lim.add_argument("--max-incoming-per-s", type=int, default=10, help="client frames/s before close 1008")
 
     flt = p.add_argument_group("faults (all off unless given)")
     flt.add_argument("--ping-interval", type=float, default=180.0, help="server ping every N s")
     flt.add_argument("--pong-timeout", type=float, default=600.0, help="close if no pong in N s")
-    flt.add_argument(
-        "--max-lifetime", type=float, default=86_400.0, help="close connections older than N s"
-    )
+    flt.add_argument("--max-lifetime", type=float, default=86_400.0, help="close connections older than N s")
     flt.add_argument("--drop-every", type=float, help="reset every connection every N s")
     flt.add_argument("--drop-after-frames", type=int, help="reset a connection after N frames")
     flt.add_argument("--stall-every", type=float, help="stop sending every N s ...")
@@ -104,9 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         help="send a broken frame every N s (not JSON, missing field, wrong type, unknown event)",
     )
     flt.add_argument("--snapshot-delay", type=float, default=0.0, help="delay depth snapshots")
-    flt.add_argument(
-        "--stale-snapshot-every", type=int, help="every Nth snapshot older than the stream"
-    )
+    flt.add_argument("--stale-snapshot-every", type=int, help="every Nth snapshot older than the stream")
     flt.add_argument("--rest-error-every", type=int, help="every Nth REST request fails")
     flt.add_argument(
         "--rest-error-status", type=int, default=503, help="status of those failures (5xx/429/418)"

@@ -95,9 +95,7 @@ class SymbolState:
         self.agg_name = f"{low}@aggTrade"
         self.depth_names = {ms: f"{low}@depth{sfx}" for sfx, ms in DEPTH_SPEEDS.items()}
         self.partial_names = {
-            (n, ms): f"{low}@depth{n}{sfx}"
-            for n in PARTIAL_LEVELS
-            for ms, sfx in _PARTIAL_SUFFIX.items()
+            (n, ms): f"{low}@depth{n}{sfx}" for n in PARTIAL_LEVELS for ms, sfx in _PARTIAL_SUFFIX.items()
         }
         self.kline_names = {iv: f"{low}@kline_{iv}" for iv in INTERVALS}
         self.ticker_name = f"{low}@bookTicker"

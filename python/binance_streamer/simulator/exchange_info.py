@@ -107,8 +107,6 @@ def exchange_info(
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
         ],
         "exchangeFilters": [],
-        "assets": [
-            {"asset": q, "marginAvailable": True, "autoAssetExchange": "-10000"} for q in quotes
-        ],
+        "assets": [{"asset": q, "marginAvailable": True, "autoAssetExchange": "-10000"} for q in quotes],
         "symbols": entries,
     }

@@ -81,9 +81,7 @@ class Simulator:
         """Run ``fn(server)`` on the simulator's loop thread (for inspection in tests)."""
         return self.server.call_in_loop(lambda: fn(self.server))
 
-    def wait_for(
-        self, predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
-    ) -> bool:
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> bool:
         """Poll ``predicate`` until true or ``timeout``; returns the last result."""
         deadline = time.monotonic() + timeout
         while True:

@@ -102,9 +102,7 @@ class Hub:
                 if conn.combined:
                     text = payloads.combined(stream, text)
                 conn.outbox.append((self.truth.stream_code(stream), KIND_MALFORMED, -1, text))
-                self.truth.malformed_frames.append(
-                    MalformedRecord(conn.conn_id, kind, stream, text, now)
-                )
+                self.truth.malformed_frames.append(MalformedRecord(conn.conn_id, kind, stream, text, now))
                 sent += 1
             conn.wake.set()
         return sent

@@ -119,8 +119,6 @@ def _base_asset(symbol: str) -> str:
 
 def instrument_for(symbol: str) -> Instrument:
     """The contract for ``symbol``; unknown names get a deterministic plausible shape."""
-    tick, step, price = (
-        _KNOWN.get(symbol) or _TEMPLATES[zlib.crc32(symbol.encode()) % len(_TEMPLATES)]
-    )
+    tick, step, price = _KNOWN.get(symbol) or _TEMPLATES[zlib.crc32(symbol.encode()) % len(_TEMPLATES)]
     quote = "USDT" if symbol.endswith("USDT") else "USDC" if symbol.endswith("USDC") else "USDT"
     return Instrument(symbol, tick, step, price, _base_asset(symbol), quote)

@@ -43,8 +43,6 @@ def simulator_factory() -> Iterator[Callable[..., Simulator]]:
 
 
 @pytest.fixture
-def simulator(
-    request: pytest.FixtureRequest, simulator_factory: Callable[..., Simulator]
-) -> Simulator:
+def simulator(request: pytest.FixtureRequest, simulator_factory: Callable[..., Simulator]) -> Simulator:
     marker = request.node.get_closest_marker("simulator")
     return simulator_factory(**(marker.kwargs if marker else {}))

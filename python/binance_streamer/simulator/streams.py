@@ -73,9 +73,7 @@ def parse_stream(name: str) -> Optional[StreamSpec]:
         m = _PARTIAL.fullmatch(rest)
         if m:
             speed = _PARTIAL_SPEEDS[m.group(2) or ""]
-            return StreamSpec(
-                name, symbol, "depthPartial", PUBLIC, speed_ms=speed, levels=int(m.group(1))
-            )
+            return StreamSpec(name, symbol, "depthPartial", PUBLIC, speed_ms=speed, levels=int(m.group(1)))
     return None
 
 

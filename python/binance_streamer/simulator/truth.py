@@ -367,9 +367,7 @@ class Truth:
             out.append(event)
         return out
 
-    def klines(
-        self, symbol: str, interval: str = "1m", *, final_only: bool = False
-    ) -> list[dict[str, Any]]:
+    def klines(self, symbol: str, interval: str = "1m", *, final_only: bool = False) -> list[dict[str, Any]]:
         """Kline payloads pushed on ``<symbol>@kline_<interval>`` (x:true ones are the bars)."""
         st = self._symbol(symbol)
         with self.lock:
@@ -432,9 +430,7 @@ class Truth:
         with self.lock:
             return [ConnectionRecord(**vars(c)) for c in self.conns.values()]
 
-    def deliveries_for(
-        self, conn_id: Optional[int] = None, stream: Optional[str] = None
-    ) -> list[Delivery]:
+    def deliveries_for(self, conn_id: Optional[int] = None, stream: Optional[str] = None) -> list[Delivery]:
         """Frames written to sockets, oldest first, optionally for one connection/stream."""
         with self.lock:
             rows = self.deliveries.rows()
