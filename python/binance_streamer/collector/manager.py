@@ -211,7 +211,8 @@ class ProcessManager:
                     self._signals = max(self._signals, 1)
                     c.process = None
                     continue
-                if stopping and code == 0 and c.stop.is_set():
+                if stopping and ((code == 0 and c.stop.is_set()) or c.role.startswith("worker")):
+                    c.process = None  # finished, or not worth restarting during shutdown
                     continue
                 delay = min(RESTART_CAP, RESTART_FIRST * 2**c.consecutive)
                 c.restart_at = now + delay
@@ -275,25 +276,27 @@ class ProcessManager:
         for group, event, limit in phases:
             event.set()
             deadline = time.monotonic() + limit
-            while time.monotonic() < deadline:
-                alive = [c for c in group if c.process is not None and c.process.exitcode is None]
-                # A child that crashed while draining is restarted to finish the drain.
+            while True:
+                # A writer or manager that crashes while draining is restarted to finish.
                 self._supervise(stopping=True)
-                if not alive and all(c.restart_at is None for c in group):
+                pending = [
+                    c
+                    for c in group
+                    if c.restart_at is not None or (c.process is not None and c.process.exitcode is None)
+                ]
+                if not pending:
                     break
-                if time.monotonic() - deadline > -limit + 1 and self._signals > 1:
-                    break
-                time.sleep(0.05)
-                if time.monotonic() >= deadline - 0.01:
-                    for c in alive:
+                if time.monotonic() >= deadline:
+                    for c in pending:
                         log.error("%s did not stop in %.0f s; killing it", c.role, limit)
+                        c.restart_at = None
                         if c.process is not None:
                             c.process.kill()
+                            c.process.join(5)
+                    break
+                time.sleep(0.05)
             self._write_status()
-        left = {
-            n: r.stats().get("used_bytes", 0) if hasattr(r, "stats") else 0 for n, r in self.rings.items()
-        }
-        undrained = {n: u for n, u in left.items() if u}
+        undrained = {n: r.used_bytes for n, r in self.rings.items() if r.used_bytes}
         if undrained:
             log.error("rings not fully drained at exit: %s", undrained)
             self.exit_code = self.exit_code or 1

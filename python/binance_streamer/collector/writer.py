@@ -163,14 +163,11 @@ class Writer:
         return True
 
     def _note_malformed(self, result: Any) -> None:
-        for kind, n in result.malformed.items():
-            if n:
-                self.malformed[kind] += n
-        if result.first_error is not None and len(self.malformed_samples) < 20:
-            self.malformed_samples.append(result.first_error)
-            log.warning(
-                "skipped malformed records in a batch (%s): %s", dict(result.malformed), result.first_error
-            )
+        for kind, (n, sample, reason) in result.skipped.items():
+            self.malformed[kind] += n
+            if len(self.malformed_samples) < 20:
+                self.malformed_samples.append(f"{kind}: {reason}: {bytes(sample[:200])!r}")
+                log.warning("skipped %d malformed %s records: %s (first: %.200r)", n, kind, reason, sample)
 
     def _emit_repairs(self) -> None:
         """Record each partial row cut at start-up as a gap row of its symbol."""
