@@ -69,10 +69,10 @@ class Writer:
         elif entry is not None and entry.state == "done":
             for name, pos in entry.positions.items():
                 ring = self.rings.get(name)
-                if ring is None or ring.committed_position() >= pos:
+                if ring is None or ring.committed_position >= pos:
                     continue
                 skipped = 0
-                while ring.read_position() < pos:
+                while ring.read_position < pos:
                     got = ring.peek_batch(1)
                     if not got:
                         break
@@ -130,7 +130,7 @@ class Writer:
         result = self.backend.encode_records(recs, self.symbols, self.keep_all_klines)
         outputs: List[Tuple[str, str, bytes]] = result.files
         self._note_malformed(result)
-        positions = {name: ring.read_position() for name, ring in self.rings.items()}
+        positions = {name: ring.read_position for name, ring in self.rings.items()}
         sizes = {rel: self.files.size(rel) for rel, _, _ in outputs}
         try:
             self.journal.write(JournalEntry("begin", positions, sizes))
@@ -209,5 +209,5 @@ class Writer:
 
 def _ring_stats(ring: Any) -> Dict[str, Any]:
     s = dict(ring.stats())
-    s["fill"] = ring.fill_ratio()
+    s["fill"] = ring.fill_ratio
     return s
