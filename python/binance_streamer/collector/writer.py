@@ -113,6 +113,7 @@ class Writer:
             if not got and not due:
                 time.sleep(IDLE_WAIT)
         self.files.close_all()
+        self.journal.clear()  # everything written and committed: nothing to recover
         self._write_stats()
 
     def _collect(self, pending: List[bytes]) -> int:
