@@ -67,11 +67,11 @@ def status_pid(data: Path) -> int:
     return wait_for(lambda: runtime.running_pid(runtime.paths_for(data)))
 
 
-def assert_clean_exit(proc_out: str, code: int | None, data: Path) -> None:
-    assert code == 0, proc_out[-3000:]
+def assert_clean_exit(proc_out: str, proc: subprocess.Popen[str], data: Path) -> None:
+    assert proc.returncode == 0, proc_out[-3000:]
     assert "Traceback" not in proc_out, proc_out[-3000:]
     assert not runtime.paths_for(data).pid_file.exists()
-    assert shm_leftovers() == [], shm_leftovers()
+    assert shm_leftovers(proc.pid) == [], "shared memory left behind"
 
 
 def test_clean_run_records_everything(tmp_path: Path, backend: ModuleType) -> None:
@@ -80,7 +80,7 @@ def test_clean_run_records_everything(tmp_path: Path, backend: ModuleType) -> No
         proc = start(cfg)
         out = finish(proc)
         data = tmp_path / "data"
-        assert_clean_exit(out, proc.returncode, data)
+        assert_clean_exit(out, proc, data)
         for sym in SYMBOLS:
             written = check_aggtrades_against_truth(sim, data, sym)
             ids = [int(r["agg_trade_id"]) for r in written]
@@ -119,7 +119,7 @@ def test_disconnects_gaps_and_malformed_frames_are_recorded(tmp_path: Path, back
         time.sleep(1.5)
         sim.faults.malformed("not_json", route="market", count=2)
         out = finish(proc)
-        assert_clean_exit(out, proc.returncode, data)
+        assert_clean_exit(out, proc, data)
         for sym in SYMBOLS:
             gaps = gap_rows(data, sym)
             reasons = {g["reason"] for g in gaps}
@@ -143,7 +143,7 @@ def test_429_is_honoured_then_depth_syncs(tmp_path: Path, backend: ModuleType) -
         proc = start(cfg)
         out = finish(proc)
         data = tmp_path / "data"
-        assert_clean_exit(out, proc.returncode, data)
+        assert_clean_exit(out, proc, data)
         reqs = [r for r in sim.truth.rest_requests() if "/fapi/v1/depth" in r.path]
         assert reqs[0].status == 429 and reqs[1].status == 200
         assert reqs[1].wall - reqs[0].wall >= 1.9, "Retry-After not honoured"
@@ -161,7 +161,7 @@ def test_writer_killed_mid_run_loses_and_duplicates_nothing(tmp_path: Path) -> N
         wait_for(lambda: len(agg_ids(data, "BTCUSDT")) > 20 if files(data, "BTCUSDT", "aggtrade_") else False)
         os.kill(writer_pid, signal.SIGKILL)
         out = finish(proc)
-        assert_clean_exit(out, proc.returncode, data)
+        assert_clean_exit(out, proc, data)
         assert "restarting writer" in out
         for sym in SYMBOLS:
             ids = agg_ids(data, sym)
@@ -181,7 +181,7 @@ def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
         t0 = time.monotonic()
         out = stop(proc, signal.SIGTERM)
         assert time.monotonic() - t0 < 15, "shutdown took too long"
-        assert_clean_exit(out, proc.returncode, data)
+        assert_clean_exit(out, proc, data)
         for s in syms:
             ids = agg_ids(data, s)
             assert ids == list(range(ids[0], ids[0] + len(ids)))
@@ -196,7 +196,7 @@ def test_midnight_crossing_rotates_files_by_event_time(tmp_path: Path) -> None:
         proc = start(cfg)
         out = finish(proc)
         data = tmp_path / "data"
-        assert_clean_exit(out, proc.returncode, data)
+        assert_clean_exit(out, proc, data)
         day1 = time.strftime("%Y%m%d", time.gmtime(midnight / 1000 - 1))
         day2 = time.strftime("%Y%m%d", time.gmtime(midnight / 1000))
         for prefix, kind, col in (
@@ -227,7 +227,7 @@ def test_rollover_before_lifetime_loses_nothing(tmp_path: Path, backend: ModuleT
         proc = start(cfg)
         out = finish(proc)
         data = tmp_path / "data"
-        assert_clean_exit(out, proc.returncode, data)
+        assert_clean_exit(out, proc, data)
         assert "rollover of" in out
         assert gap_rows(data, "BTCUSDT") == [], "a rollover must not leave a gap"
         ids = agg_ids(data, "BTCUSDT")
@@ -252,7 +252,7 @@ def test_stalled_connection_is_replaced(tmp_path: Path) -> None:
         wait_for(lambda: files(data, "BTCUSDT", "aggtrade_"), timeout=20)
         sim.faults.stall(4, route="market")
         out = finish(proc)
-        assert_clean_exit(out, proc.returncode, data)
+        assert_clean_exit(out, proc, data)
         assert "stall" in out
         gaps = gap_rows(data, "BTCUSDT")
         assert any(g["reason"] == "reconnect" and g["stream"] == "kline_1m" for g in gaps), gaps
@@ -283,4 +283,4 @@ def test_second_collector_on_same_directory_is_refused(tmp_path: Path) -> None:
         )
         assert status.returncode == 0 and f"collector:  running, pid {pid}" in status.stdout
         out = stop(first, signal.SIGINT)
-        assert_clean_exit(out, first.returncode, data)
+        assert_clean_exit(out, first, data)
