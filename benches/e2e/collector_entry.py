@@ -6,21 +6,17 @@ the child's target is unpickled. So whatever this file patches at import time
 is patched in the writer, the orderbook manager and the workers too, and the
 collector's own code stays untouched.
 
-Probes (each enabled by an environment variable naming an output directory):
-
-- ``BSTREAM_BENCH_LATENCY``: after each batch the writer has appended and
-  flushed to its files (``Writer._write`` returned True: the rows are in the
-  files, visible to any reader), the current wall time and the
-  ``local_time_us`` of every ``STRIDE``-th frame record of the batch are kept;
-  at the end the writer saves them as ``latency-<pid>.bin``: native int64
-  pairs (local_time_us, written_us).
-- ``BSTREAM_BENCH_PROFILE``: every process runs under cProfile and saves
-  ``<role>-<pid>.prof`` at exit (a fallback when py-spy cannot attach).
+The one probe, enabled by ``BSTREAM_BENCH_LATENCY=<directory>``: after each
+batch the writer has appended and flushed to its files (``Writer._write``
+returned True, so the rows are in the files and visible to any reader), the
+wall time and the ``local_time_us`` of every ``STRIDE``-th frame record of the
+batch are kept. At exit the writer saves them as ``latency-<pid>.bin``, native
+int64 pairs (local_time_us, written_us). The probe costs about 60 ns per record
+written, some 3 % of the native writer's time per record.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 import time
@@ -29,7 +25,6 @@ from pathlib import Path
 from typing import Any, List
 
 LATENCY_ENV = "BSTREAM_BENCH_LATENCY"
-PROFILE_ENV = "BSTREAM_BENCH_PROFILE"
 STRIDE = 4  # one frame in 4 is enough for p99 and keeps the probe's cost low
 
 
@@ -62,24 +57,8 @@ def install_latency_probe(out_dir: Path) -> None:
     Writer.run = run_and_save  # type: ignore[method-assign]
 
 
-def install_profiler(out_dir: Path) -> None:
-    import cProfile
-
-    profile = cProfile.Profile()
-
-    def save() -> None:
-        profile.disable()
-        role = "main" if __name__ == "__main__" else "child"
-        profile.dump_stats(str(out_dir / f"{role}-{os.getpid()}.prof"))
-
-    atexit.register(save)
-    profile.enable()
-
-
 if os.environ.get(LATENCY_ENV):
     install_latency_probe(Path(os.environ[LATENCY_ENV]))
-if os.environ.get(PROFILE_ENV):
-    install_profiler(Path(os.environ[PROFILE_ENV]))
 
 if __name__ == "__main__":
     from binance_streamer.cli import main

@@ -45,7 +45,7 @@ from binance_streamer.collector import stats as stats_mod
 from binance_streamer.collector.plan import make_plan
 
 from . import procstat, simproc
-from . import profile as profile_mod
+from . import pyspy_profile as profile_mod
 from .collector_entry import LATENCY_ENV
 
 HERE = Path(__file__).resolve().parent
