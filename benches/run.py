@@ -153,6 +153,25 @@ def run_e2e(quick: bool, symbols: Sequence[int]) -> Tuple[List[Dict[str, Any]], 
     return out, details
 
 
+def profile_e2e(target: int, symbols: int) -> None:
+    """One e2e window per backend under py-spy: where the CPU goes (docs/benchmarks.md)."""
+    from e2e import harness, pyspy_profile, search
+
+    for backend in search.BACKENDS:
+        spec = search.spec_for(backend, symbols, target, duration=10.0, warmup=3.0)
+        try:
+            r = harness.run_once(spec, profile=True)
+        except RuntimeError as exc:
+            raise BenchError(str(exc)) from exc
+        print(f"\n{search.describe(r).strip()}\n")
+        print("\n".join(pyspy_profile.format_breakdown(r.profile, r.window_frames)))
+        for role, frames in sorted(r.profile_top.items()):
+            if role.startswith("worker-0") or role in ("writer", "orderbook"):
+                print(f"\n{role}: innermost frames, share of its Python samples")
+                for frame, share in frames:
+                    print(f"  {100 * share:5.1f}%  {frame}")
+
+
 # --- report ------------------------------------------------------------------------------
 
 
@@ -201,12 +220,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     p.add_argument("--output", type=Path, default=REPO / "bench-results.json", help="comparisons JSON")
     p.add_argument("--details", type=Path, help="also write every raw figure (e2e runs, latencies) here")
+    p.add_argument(
+        "--profile",
+        type=int,
+        metavar="MSGS_PER_S",
+        help="instead: profile the collector with py-spy at this e2e rate, both backends (prints tables)",
+    )
     a = p.parse_args(argv)
     parts = [x.strip() for x in a.parts.split(",") if x.strip()]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         p.error(f"unknown part(s) {', '.join(unknown)} (expected {', '.join(PARTS)})")
     symbols = [int(x) for x in (a.symbols or ("50" if a.quick else "50,200")).split(",")]
+    if a.profile:
+        try:
+            profile_e2e(a.profile, symbols[0])
+        except BenchError as exc:
+            print(f"ERROR: {exc}")
+            return 2
+        return 0
 
     started = time.monotonic()
     comparisons: List[Dict[str, Any]] = []

@@ -102,6 +102,7 @@ class RunResult:
     latency_ms: Dict[str, float] = field(default_factory=dict)  # p50, p99, max; receive -> file
     latency_samples: int = 0
     profile: Dict[str, Dict[str, float]] = field(default_factory=dict)  # role -> category -> CPU s
+    profile_top: Dict[str, List[Tuple[str, float]]] = field(default_factory=dict)  # role -> (frame, share)
 
     def as_dict(self) -> Dict[str, Any]:
         d = asdict(self)
@@ -229,11 +230,17 @@ def _rings_empty(writer: Dict[str, Any]) -> bool:
     return bool(rings) and all(r.get("fill", 1.0) == 0 for r in rings.values())
 
 
-def _roles(main_pid: int, stats: Dict[str, Dict[str, Any]]) -> Dict[int, str]:
+def _roles(
+    main_pid: int, stats: Dict[str, Dict[str, Any]], procs: Dict[int, procstat.ProcSample]
+) -> Dict[int, str]:
+    """pid -> role: the children name themselves in their stats files."""
     roles = {main_pid: "main"}
     for role, st in stats.items():
         if "pid" in st:
             roles[int(st["pid"])] = role
+    for pid, proc in procs.items():
+        if pid not in roles:
+            roles[pid] = "resource_tracker" if "resource_tracker" in proc.cmdline else str(pid)
     return roles
 
 
@@ -361,9 +368,9 @@ def _run(spec: RunSpec, work: Path, verbose: bool, profile: bool) -> RunResult:
         cpu2 = procstat.sample_tree(collector.pid)
         if drained_at is not None:
             res.drain_s = round(drained_at - t1, 2)
-        roles = _roles(collector.pid, stats)
+        roles = _roles(collector.pid, stats, cpu2)
         for pid, s2 in cpu2.items():
-            role = roles.get(pid) or ("resource_tracker" if "resource_tracker" in s2.cmdline else str(pid))
+            role = roles[pid]
             before = cpu0.get(pid)
             used = s2.cpu_s - (before.cpu_s if before else 0.0)
             kernel = s2.sys_s - (before.sys_s if before else 0.0)
@@ -381,7 +388,9 @@ def _run(spec: RunSpec, work: Path, verbose: bool, profile: bool) -> RunResult:
                 for pid, s1 in cpu1.items()
                 if pid in cpu0
             }
-            res.profile = profile_mod.breakdown(profile_mod.read_raw(raw), roles, window)
+            samples, leaves = profile_mod.read_raw(raw)
+            res.profile = profile_mod.breakdown(samples, roles, window)
+            res.profile_top = profile_mod.top_frames(leaves, roles)
         if res.window_frames:
             res.cpu_per_10k = round(res.cpu_s / res.window_frames * 10_000, 3)
 

@@ -52,6 +52,7 @@ _MODULE_CATEGORY = {
     "manager": "status",
 }
 _PROCESS = re.compile(r"^process (\d+):")
+_LINE = re.compile(r":\d+\)$")
 
 
 def categorize(frames: List[str]) -> str:
@@ -70,9 +71,11 @@ def categorize(frames: List[str]) -> str:
     return "other"
 
 
-def read_raw(path: Path) -> Dict[int, Counter[str]]:
-    """py-spy ``--format raw`` output -> samples per category, per pid."""
-    out: Dict[int, Counter[str]] = collections.defaultdict(collections.Counter)
+def read_raw(path: Path) -> Tuple[Dict[int, Counter[str]], Dict[int, Counter[str]]]:
+    """py-spy ``--format raw`` output -> per pid, samples per category and per
+    innermost frame (function and file, without the line)."""
+    cats: Dict[int, Counter[str]] = collections.defaultdict(collections.Counter)
+    leaves: Dict[int, Counter[str]] = collections.defaultdict(collections.Counter)
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -81,7 +84,23 @@ def read_raw(path: Path) -> Dict[int, Counter[str]]:
         pids = [int(m.group(1)) for f in frames for m in [_PROCESS.match(f)] if m]
         code = [f for f in frames if not _PROCESS.match(f)]
         if pids:
-            out[pids[-1]][categorize(code)] += int(count)
+            cats[pids[-1]][categorize(code)] += int(count)
+            if code:
+                leaves[pids[-1]][_LINE.sub(")", code[-1])] += int(count)
+    return cats, leaves
+
+
+def top_frames(
+    leaves: Dict[int, Counter[str]], roles: Dict[int, str], n: int = 12
+) -> Dict[str, List[Tuple[str, float]]]:
+    """The ``n`` innermost frames with the most samples, per role, as shares of its samples."""
+    by_role: Dict[str, Counter[str]] = collections.defaultdict(collections.Counter)
+    for pid, counts in leaves.items():
+        by_role[roles.get(pid, str(pid))].update(counts)
+    out = {}
+    for role, counts in by_role.items():
+        total = sum(counts.values())
+        out[role] = [(frame, round(c / total, 3)) for frame, c in counts.most_common(n)]
     return out
 
 

@@ -131,14 +131,29 @@ def test_e2e_comparisons_use_the_highest_step_each_backend_passed() -> None:
     assert (cpu["native"], cpu["baseline"], cpu["ratio"]) == (40000.0, 20000.0, 2.0)
 
 
-def test_e2e_same_highest_step_is_a_tie_and_no_step_passed_is_zero() -> None:
+def test_e2e_same_highest_step_carried_in_full_is_a_tie_and_no_step_passed_is_zero() -> None:
     native = search.Ladder("native", 50, [run_result("native", 25000, True, 24900, 0.2)])
     python = search.Ladder("python", 50, [run_result("python", 25000, True, 25050, 0.4)])
     rate, _ = search.comparisons({"native": native, "python": python})
     assert rate["ratio"] == 1.0
+    # The simulator could not deliver the step to the fallback: that is a real difference.
+    python = search.Ladder("python", 50, [run_result("python", 25000, True, 18000, 0.4)])
+    rate, _ = search.comparisons({"native": native, "python": python})
+    assert rate["ratio"] == round(24900 / 18000, 3)
     failed = search.Ladder("native", 50, [run_result("native", 25000, False, 20000, 0.2)])
     rate, *rest = search.comparisons({"native": failed, "python": python})
     assert (rate["native"], rate["ratio"], rest) == (0.0, 0.0, [])
+
+
+def test_the_best_run_is_the_one_that_carried_most_without_loss() -> None:
+    runs = [
+        run_result("native", 50000, True, 49000, 0.2),
+        run_result("native", 60000, True, 37000, 0.2),  # the machine was busy
+        run_result("native", 70000, False, 52000, 0.2),
+    ]
+    ladder = search.Ladder("native", 50, runs)
+    assert ladder.best is runs[0]
+    assert ladder.passed_at(60000) is runs[1] and ladder.passed_at(70000) is None
 
 
 def verdict(**changes: Any) -> str:
@@ -192,8 +207,13 @@ def test_profile_samples_are_split_by_their_innermost_known_frame(tmp_path: Path
         f"{worker};_deliver (binance_streamer/collector/connection.py:3);loads (json/__init__.py:4) 20\n"
         f'process 10:"python -m binance_streamer";write (binance_streamer/collector/stats.py:5) 7\n'
     )
-    samples = pyspy_profile.read_raw(raw)
+    samples, leaves = pyspy_profile.read_raw(raw)
     assert samples == {11: {"websockets": 30, "asyncio": 50, "receive": 20}, 10: {"status": 7}}
+    top = pyspy_profile.top_frames(leaves, {11: "worker-0", 10: "main"}, n=2)
+    assert top["worker-0"] == [
+        ("_run_once (asyncio/base_events.py)", 0.5),
+        ("parse (websockets/frames.py)", 0.3),
+    ]
     table = pyspy_profile.breakdown(
         samples, {11: "worker-0", 10: "main"}, {"worker-0": (1.0, 0.5), "main": (0.0, 0.0)}
     )
