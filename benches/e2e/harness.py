@@ -23,6 +23,8 @@ frames the simulator sent, per route, with no gap row and no reconnect.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -87,7 +89,7 @@ class RunResult:
     received: int = 0  # by the workers (their stats)
     written: int = 0  # frames found in the files
     lost_by_route: Dict[str, int] = field(default_factory=dict)
-    gaps: int = 0
+    gaps: Dict[str, int] = field(default_factory=dict)  # gap rows by (stream, reason)
     reconnects: int = 0
     queued_at_stop: int = 0
     sim_lag_ticks: int = 0
@@ -101,6 +103,7 @@ class RunResult:
     peak_rss: Dict[str, int] = field(default_factory=dict)
     latency_ms: Dict[str, float] = field(default_factory=dict)  # p50, p99, max; receive -> file
     latency_samples: int = 0
+    warnings: List[str] = field(default_factory=list)  # the collector log's first WARNING/ERROR lines
     profile: Dict[str, Dict[str, float]] = field(default_factory=dict)  # role -> category -> CPU s
     profile_top: Dict[str, List[Tuple[str, float]]] = field(default_factory=dict)  # role -> (frame, share)
 
@@ -191,11 +194,12 @@ def _open_delivering(counts: Dict[str, Any]) -> int:
     return sum(1 for c in counts["connections"] if not c["closed"] and c["sent"] > 0)
 
 
-def count_written(data: Path) -> Tuple[Dict[str, int], int]:
-    """Frames found in the files per route, and gap rows. A depth frame is one
-    row per level (or one empty row), so depth frames are distinct update ids."""
+def count_written(data: Path) -> Tuple[Dict[str, int], Dict[str, int]]:
+    """Frames found in the files per route, and gap rows per "stream reason".
+    A depth frame is one row per level (or one empty row), so depth frames are
+    counted as distinct update ids."""
     by_route = {"public": 0, "market": 0}
-    gaps = 0
+    gaps: Dict[str, int] = {}
     for sym_dir in data.iterdir():
         if not sym_dir.is_dir() or sym_dir.name.startswith("."):
             continue
@@ -208,7 +212,9 @@ def count_written(data: Path) -> Tuple[Dict[str, int], int]:
                 ids = {line.split(b",", 6)[5] for line in raw.split(b"\n")[1:] if line}
                 by_route["public"] += len(ids)
             elif name.startswith("gaps_"):
-                gaps += raw.count(b"\n") - 1
+                for row in csv.DictReader(io.StringIO(raw.decode())):
+                    key = f"{row['stream']} {row['reason']}"
+                    gaps[key] = gaps.get(key, 0) + 1
     return by_route, gaps
 
 
@@ -406,6 +412,7 @@ def _run(spec: RunSpec, work: Path, verbose: bool, profile: bool) -> RunResult:
         # writer's timer only because the simulator stopped: leave them out.
         lat_end = t1_wall - spec.flush_interval - LATENCY_TAIL
         res.latency_ms, res.latency_samples = latency_ms(lat_dir, int(t0_wall * 1e6), int(lat_end * 1e6))
+        res.warnings = _warnings(work / "collector.log")
         res.passed, res.why = judge(res)
         if collector.returncode != 0:
             res.passed, res.why = False, f"collector exit code {collector.returncode}"
@@ -421,6 +428,14 @@ def _run(spec: RunSpec, work: Path, verbose: bool, profile: bool) -> RunResult:
         collector_log.close()
 
 
+def _warnings(log: Path, limit: int = 10) -> List[str]:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [ln for ln in lines if " WARNING " in ln or " ERROR " in ln][:limit]
+
+
 def judge(res: RunResult) -> Tuple[bool, str]:
     spec = res.spec
     if any(res.lost_by_route.values()) or res.written != res.sent:
@@ -428,7 +443,7 @@ def judge(res: RunResult) -> Tuple[bool, str]:
     if res.received != res.sent:
         return False, f"workers received {res.received} of {res.sent} frames"
     if res.gaps or res.reconnects:
-        return False, f"{res.gaps} gap rows, {res.reconnects} reconnects"
+        return False, f"gap rows {res.gaps}, {res.reconnects} reconnects"
     if math.isnan(res.drain_s) or res.drain_s > spec.flush_interval + DRAIN_SLACK:
         return False, f"fell behind: {res.drain_s} s to drain after the window"
     if res.queued_at_stop > max(500, QUEUED_SHARE * res.window_frames):

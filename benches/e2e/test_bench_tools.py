@@ -169,7 +169,7 @@ def test_a_run_passes_only_with_every_frame_written_and_the_collector_keeping_up
     assert verdict() == ""
     assert verdict(written=119_999, lost_by_route={"public": 1, "market": 0}).startswith("lost 1 of 120000")
     assert verdict(received=119_000).startswith("workers received 119000")
-    assert verdict(gaps=1) == "1 gap rows, 0 reconnects"
+    assert verdict(gaps={"depth@100ms resync": 2}) == "gap rows {'depth@100ms resync': 2}, 0 reconnects"
     assert verdict(drain_s=math.nan).startswith("fell behind")
     assert verdict(drain_s=2.6).startswith("fell behind: 2.6 s")
     assert verdict(queued_at_stop=1001).startswith("fell behind: 1001 frames")
@@ -184,9 +184,14 @@ def test_written_frames_are_counted_per_route_and_depth_frames_by_update_id(tmp_
     head = b"local_time_us,event_time_ms,transaction_time_ms,symbol,first_update_id,final_update_id,rest\n"
     depth = b"1,2,3,S,10,11,10,bid,1,1\n1,2,3,S,10,11,10,ask,2,1\n1,2,3,S,12,15,11,,,\n"
     (sym / "depth_S000USDT_20260101.csv").write_bytes(head + depth)
-    (sym / "gaps_S000USDT_20260101.csv").write_bytes(b"h\ng\n")
+    gaps = b"local_time_us,symbol,stream,reason,last_id,next_id,detail\n"
+    gaps += b"1,S000USDT,depth@100ms,resync,1,,x\n1,S000USDT,depth@100ms,resync,2,,y\n1,S000USDT,aggTrade,reconnect,,,z\n"
+    (sym / "gaps_S000USDT_20260101.csv").write_bytes(gaps)
     (sym / "S000USDT_depth_snapshot_20260101.csv").write_bytes(b"h\n1\n2\n")
-    assert harness.count_written(tmp_path) == ({"public": 2, "market": 4}, 1)
+    assert harness.count_written(tmp_path) == (
+        {"public": 2, "market": 4},
+        {"depth@100ms resync": 2, "aggTrade reconnect": 1},
+    )
 
 
 def test_latency_percentiles_come_from_the_window_only(tmp_path: Path) -> None:
