@@ -218,10 +218,6 @@ def count_written(data: Path) -> Tuple[Dict[str, int], Dict[str, int]]:
     return by_route, gaps
 
 
-def _read_stats(root: Path) -> Dict[str, Dict[str, Any]]:
-    return stats_mod.read_all(root)
-
-
 def _received(stats: Dict[str, Dict[str, Any]]) -> int:
     total = 0
     for role, st in stats.items():
@@ -278,15 +274,14 @@ def _stop_collector(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def run_once(
-    spec: RunSpec, keep: Optional[Path] = None, verbose: bool = False, profile: bool = False
-) -> RunResult:
+def run_once(spec: RunSpec, keep: Optional[Path] = None, profile: bool = False) -> RunResult:
     """Measure one rate; the work directory is removed unless ``keep`` names a
     directory to leave it in. ``profile`` samples the window with py-spy (see
-    profile.py); its figures then carry py-spy's overhead."""
+    pyspy_profile.py); its figures then carry py-spy's overhead."""
     work = Path(tempfile.mkdtemp(prefix="bstream-e2e-", dir=keep))
     try:
-        result = _run(spec, work, verbose, profile)
+        with open(work / "simulator.log", "w") as sim_log, open(work / "collector.err", "w") as err:
+            result = _Run(spec, work, profile, sim_log, err).measure()
     except Exception as exc:
         raise RuntimeError(f"{exc} (logs kept in {work})") from exc
     if keep is None:
@@ -294,35 +289,63 @@ def run_once(
     return result
 
 
-def _run(spec: RunSpec, work: Path, verbose: bool, profile: bool) -> RunResult:
-    res = RunResult(spec)
-    lat_dir = work / "latency"
-    lat_dir.mkdir()
-    sim_log = open(work / "simulator.log", "w")  # noqa: SIM115 - closed below
-    collector_log = open(work / "collector.err", "w")  # noqa: SIM115 - closed below
-    sim: Optional[SimProcess] = None
-    collector: Optional[subprocess.Popen[bytes]] = None
-    try:
-        sim = SimProcess(spec.symbols, spec.rate, sim_log)
-        cfg_path = write_config(work, spec, sim.ws, sim.rest)
-        cfg = config_mod.load(cfg_path)
-        n_conns = sum(len(w.connections) for w in make_plan(cfg).workers)
-        root = runtime.paths_for(cfg.output_dir).root
+@dataclass
+class _Window:
+    """What was read when the window opened (0) and closed (1)."""
+
+    counts0: Dict[str, Any]
+    counts1: Dict[str, Any]
+    cpu0: Dict[int, procstat.ProcSample]
+    cpu1: Dict[int, procstat.ProcSample]
+    wall0: float
+    wall1: float
+    mono1: float
+    spy: Optional[subprocess.Popen[bytes]]
+
+
+class _Run:
+    def __init__(self, spec: RunSpec, work: Path, profile: bool, sim_log: IO[str], err: IO[str]):
+        self.spec, self.work, self.profile = spec, work, profile
+        self.sim_log, self.err = sim_log, err
+        self.lat_dir = work / "latency"
+        self.lat_dir.mkdir()
+        self.res = RunResult(spec)
+
+    def measure(self) -> RunResult:
+        sim = SimProcess(self.spec.symbols, self.spec.rate, self.sim_log)
+        collector: Optional[subprocess.Popen[bytes]] = None
+        try:
+            cfg_path = write_config(self.work, self.spec, sim.ws, sim.rest)
+            cfg = config_mod.load(cfg_path)
+            root = runtime.paths_for(cfg.output_dir).root
+            collector = self._start_collector(cfg_path)
+            self._wait_connected(sim, collector, sum(len(w.connections) for w in make_plan(cfg).workers))
+            time.sleep(self.spec.warmup)
+            win = self._window(sim, collector)
+            stats = self._drain(root, sum(_sent_by_route(win.counts1).values()), win.mono1)
+            cpu2 = procstat.sample_tree(collector.pid)
+            roles = _roles(collector.pid, stats, cpu2)
+            self._account_cpu(win, cpu2, roles)
+            _stop_collector(collector)
+            self._check_files(sim, cfg.output_dir, root, win)
+            if collector.returncode != 0:
+                self.res.passed, self.res.why = False, f"collector exit code {collector.returncode}"
+            return self.res
+        finally:
+            if collector is not None:
+                _stop_collector(collector)
+            sim.close()
+
+    def _start_collector(self, cfg_path: Path) -> subprocess.Popen[bytes]:
         env = _env()
-        env[LATENCY_ENV] = str(lat_dir)
-        collector = subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "collector_entry.py"),
-                "-c",
-                str(cfg_path),
-                "--backend",
-                spec.backend,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=collector_log,
-            env=env,
+        env[LATENCY_ENV] = str(self.lat_dir)
+        cmd = [sys.executable, str(HERE / "collector_entry.py"), "-c", str(cfg_path)]
+        return subprocess.Popen(
+            [*cmd, "--backend", self.spec.backend], stdout=subprocess.DEVNULL, stderr=self.err, env=env
         )
+
+    @staticmethod
+    def _wait_connected(sim: SimProcess, collector: subprocess.Popen[bytes], n_conns: int) -> None:
         deadline = time.monotonic() + CONNECT_TIMEOUT
         while _open_delivering(sim.ask("counts")) < n_conns:
             if collector.poll() is not None:
@@ -330,102 +353,96 @@ def _run(spec: RunSpec, work: Path, verbose: bool, profile: bool) -> RunResult:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the collector did not open its {n_conns} connections in time")
             time.sleep(0.2)
-        time.sleep(spec.warmup)
 
-        cpu0 = procstat.sample_tree(collector.pid)
-        sim0 = procstat.sample(sim.pid)
-        busy0 = procstat.machine_busy_s()
-        t0_wall, t0 = time.time(), time.monotonic()
-        c0 = sim.ask("counts")
-        spy = profile_mod.start_py_spy(collector.pid, spec.duration, work / "py-spy.txt") if profile else None
-        if profile and spy is None:
-            raise RuntimeError("profiling needs py-spy on PATH (pip install py-spy)")
+    def _window(self, sim: SimProcess, collector: subprocess.Popen[bytes]) -> _Window:
+        res, spec = self.res, self.spec
+        cpu0, sim0, busy0 = (
+            procstat.sample_tree(collector.pid),
+            procstat.sample(sim.pid),
+            procstat.machine_busy_s(),
+        )
+        wall0, mono0 = time.time(), time.monotonic()
+        counts0 = sim.ask("counts")
+        spy = None
+        if self.profile:
+            spy = profile_mod.start_py_spy(collector.pid, spec.duration, self.work / "py-spy.txt")
+            if spy is None:
+                raise RuntimeError("profiling needs py-spy on PATH (pip install py-spy)")
         time.sleep(spec.duration)
-        c1 = sim.ask("stall")
-        t1_wall, t1 = time.time(), time.monotonic()
-        busy1 = procstat.machine_busy_s()
-        sim1 = procstat.sample(sim.pid)
-        cpu1 = procstat.sample_tree(collector.pid)
+        counts1 = sim.ask("stall")
+        wall1, mono1 = time.time(), time.monotonic()
+        busy1, sim1, cpu1 = (
+            procstat.machine_busy_s(),
+            procstat.sample(sim.pid),
+            procstat.sample_tree(collector.pid),
+        )
 
-        sent = sum(_sent_by_route(c1).values())
-        res.window_s = t1 - t0
-        res.window_frames = sent - sum(_sent_by_route(c0).values())
+        res.window_s = mono1 - mono0
+        res.window_frames = sum(_sent_by_route(counts1).values()) - sum(_sent_by_route(counts0).values())
         res.delivered_per_s = res.window_frames / res.window_s
-        res.queued_at_stop = sum(c["queued"] for c in c1["connections"] if not c["closed"])
-        res.sim_lag_ticks = c1["max_lag_ticks"]
+        res.queued_at_stop = sum(c["queued"] for c in counts1["connections"] if not c["closed"])
+        res.reconnects = sum(1 for c in counts1["connections"] if c["closed"])
+        res.sim_lag_ticks = counts1["max_lag_ticks"]
         res.sim_cpu_s = round(sim1.cpu_s - sim0.cpu_s, 2) if sim0 and sim1 else math.nan
         ours = res.sim_cpu_s + sum(s1.cpu_s - cpu0[p].cpu_s for p, s1 in cpu1.items() if p in cpu0)
         res.other_load = round(max(0.0, busy1 - busy0 - ours) / res.window_s, 2)
+        return _Window(counts0, counts1, cpu0, cpu1, wall0, wall1, mono1, spy)
 
-        # Drain: every frame received by a worker, then the writer's rings empty
-        # in a writer report made after that.
-        drained_at: Optional[float] = None
+    def _drain(self, root: Path, sent: int, stopped: float) -> Dict[str, Dict[str, Any]]:
+        """Wait for every frame sent to be received by a worker, then for a
+        writer report made after that with empty rings; returns the last stats."""
         received_at: Optional[float] = None
         stats: Dict[str, Dict[str, Any]] = {}
-        while time.monotonic() - t1 < DRAIN_TIMEOUT:
-            stats = _read_stats(root)
+        while time.monotonic() - stopped < DRAIN_TIMEOUT:
+            stats = stats_mod.read_all(root)
             if received_at is None and _received(stats) >= sent:
                 received_at = time.time()
             writer = stats.get("writer", {})
             if received_at is not None and writer.get("time", 0) > received_at and _rings_empty(writer):
-                drained_at = time.monotonic()
+                self.res.drain_s = round(time.monotonic() - stopped, 2)
                 break
             time.sleep(0.05)
-        cpu2 = procstat.sample_tree(collector.pid)
-        if drained_at is not None:
-            res.drain_s = round(drained_at - t1, 2)
-        roles = _roles(collector.pid, stats, cpu2)
+        return stats
+
+    def _account_cpu(self, win: _Window, cpu2: Dict[int, procstat.ProcSample], roles: Dict[int, str]) -> None:
+        res = self.res
         for pid, s2 in cpu2.items():
-            role = roles[pid]
-            before = cpu0.get(pid)
+            role, before = roles[pid], win.cpu0.get(pid)
             used = s2.cpu_s - (before.cpu_s if before else 0.0)
             kernel = s2.sys_s - (before.sys_s if before else 0.0)
             res.cpu_by_role[role] = round(res.cpu_by_role.get(role, 0.0) + used, 2)
             res.sys_by_role[role] = round(res.sys_by_role.get(role, 0.0) + kernel, 2)
             res.peak_rss[role] = max(res.peak_rss.get(role, 0), s2.peak_rss)
         res.cpu_s = round(sum(res.cpu_by_role.values()), 2)
-        if spy is not None:
-            _, err = spy.communicate(timeout=60)
-            raw = work / "py-spy.txt"
-            if not raw.exists():
-                raise RuntimeError(f"py-spy failed: {err.decode(errors='replace').strip()[-300:]}")
-            window = {
-                roles.get(pid, str(pid)): (s1.user_s - cpu0[pid].user_s, s1.sys_s - cpu0[pid].sys_s)
-                for pid, s1 in cpu1.items()
-                if pid in cpu0
-            }
-            samples, leaves = profile_mod.read_raw(raw)
-            res.profile = profile_mod.breakdown(samples, roles, window)
-            res.profile_top = profile_mod.top_frames(leaves, roles)
         if res.window_frames:
             res.cpu_per_10k = round(res.cpu_s / res.window_frames * 10_000, 3)
+        if win.spy is not None:
+            _, err = win.spy.communicate(timeout=60)
+            raw = self.work / "py-spy.txt"
+            if not raw.exists():
+                raise RuntimeError(f"py-spy failed: {err.decode(errors='replace').strip()[-300:]}")
+            during = {
+                roles.get(pid, str(pid)): (s1.user_s - win.cpu0[pid].user_s, s1.sys_s - win.cpu0[pid].sys_s)
+                for pid, s1 in win.cpu1.items()
+                if pid in win.cpu0
+            }
+            samples, leaves = profile_mod.read_raw(raw)
+            res.profile = profile_mod.breakdown(samples, roles, during)
+            res.profile_top = profile_mod.top_frames(leaves, roles)
 
-        _stop_collector(collector)
-        res.received = _received(_read_stats(root))
-        written, res.gaps = count_written(cfg.output_dir)
+    def _check_files(self, sim: SimProcess, data: Path, root: Path, win: _Window) -> None:
+        res = self.res
+        res.received = _received(stats_mod.read_all(root))
+        written, res.gaps = count_written(data)
         sent_by_route = _sent_by_route(sim.ask("counts"))
-        res.sent = sum(sent_by_route.values())
-        res.written = sum(written.values())
+        res.sent, res.written = sum(sent_by_route.values()), sum(written.values())
         res.lost_by_route = {r: n - written.get(r, 0) for r, n in sent_by_route.items()}
-        res.reconnects = sum(1 for c in c1["connections"] if c["closed"])
         # Frames received in the window's last flush interval would wait for the
         # writer's timer only because the simulator stopped: leave them out.
-        lat_end = t1_wall - spec.flush_interval - LATENCY_TAIL
-        res.latency_ms, res.latency_samples = latency_ms(lat_dir, int(t0_wall * 1e6), int(lat_end * 1e6))
-        res.warnings = _warnings(work / "collector.log")
+        end = win.wall1 - self.spec.flush_interval - LATENCY_TAIL
+        res.latency_ms, res.latency_samples = latency_ms(self.lat_dir, int(win.wall0 * 1e6), int(end * 1e6))
+        res.warnings = _warnings(self.work / "collector.log")
         res.passed, res.why = judge(res)
-        if collector.returncode != 0:
-            res.passed, res.why = False, f"collector exit code {collector.returncode}"
-        if verbose:
-            print(json.dumps(res.as_dict()), file=sys.stderr)
-        return res
-    finally:
-        if collector is not None:
-            _stop_collector(collector)
-        if sim is not None:
-            sim.close()
-        sim_log.close()
-        collector_log.close()
 
 
 def _warnings(log: Path, limit: int = 10) -> List[str]:
@@ -449,7 +466,3 @@ def judge(res: RunResult) -> Tuple[bool, str]:
     if res.queued_at_stop > max(500, QUEUED_SHARE * res.window_frames):
         return False, f"fell behind: {res.queued_at_stop} frames still queued in the simulator"
     return True, ""
-
-
-def frames_list(results: List[RunResult]) -> List[Dict[str, Any]]:
-    return [r.as_dict() for r in results]
