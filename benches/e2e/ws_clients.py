@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 if __package__ in (None, ""):  # run as a script: make ``e2e`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,7 +46,7 @@ CLIENTS = ("websockets+wait_for", "websockets", "aiohttp", "picows")
 WARMUP = 2.0
 
 
-class Counter:
+class FrameCounter:
     """What every client does per frame: stamp, route, count."""
 
     def __init__(self) -> None:
@@ -69,7 +69,7 @@ def urls(ws_base: str, symbols: int) -> List[str]:
     return [f"{ws_base}/{route}/stream?streams={'/'.join(names)}" for route, names in by_route.items()]
 
 
-async def _websockets(url: str, counter: Counter, stop: asyncio.Event, wait_for: bool) -> None:
+async def _websockets(url: str, counter: FrameCounter, stop: asyncio.Event, wait_for: bool) -> None:
     from websockets.asyncio.client import connect
 
     async with connect(url, ping_interval=None, compression=None, max_size=16 << 20, max_queue=4096) as ws:
@@ -82,7 +82,7 @@ async def _websockets(url: str, counter: Counter, stop: asyncio.Event, wait_for:
                 on_frame(await ws.recv(decode=False))
 
 
-async def _aiohttp(url: str, counter: Counter, stop: asyncio.Event) -> None:
+async def _aiohttp(url: str, counter: FrameCounter, stop: asyncio.Event) -> None:
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
@@ -97,7 +97,7 @@ async def _aiohttp(url: str, counter: Counter, stop: asyncio.Event) -> None:
                     return
 
 
-async def _picows(url: str, counter: Counter, stop: asyncio.Event) -> None:
+async def _picows(url: str, counter: FrameCounter, stop: asyncio.Event) -> None:
     import picows
 
     on_frame = counter.on_frame
@@ -116,7 +116,7 @@ async def _picows(url: str, counter: Counter, stop: asyncio.Event) -> None:
         await transport.wait_disconnected()
 
 
-def _runner(client: str) -> Callable[[str, Counter, asyncio.Event], Any]:
+def _runner(client: str) -> Callable[[str, FrameCounter, asyncio.Event], Any]:
     base = client.split("+")[0]
     if base == "websockets":
         wait_for = client.startswith("websockets+wait_for")
@@ -129,7 +129,7 @@ def _runner(client: str) -> Callable[[str, Counter, asyncio.Event], Any]:
 
 
 async def _measure(client: str, ws_base: str, symbols: int, seconds: float) -> Dict[str, Any]:
-    counter, stop = Counter(), asyncio.Event()
+    counter, stop = FrameCounter(), asyncio.Event()
     run = _runner(client)
     tasks = [asyncio.ensure_future(run(u, counter, stop)) for u in urls(ws_base, symbols)]
     await asyncio.sleep(WARMUP)
@@ -170,36 +170,28 @@ def available(client: str) -> bool:
 def run_all(
     symbols: int, rate: float, seconds: float, clients: Optional[List[str]] = None
 ) -> List[Dict[str, Any]]:
+    """Each client in turn, in its own process, against one simulator."""
+    from e2e.harness import SimProcess
+
     chosen = clients or [c for base in CLIENTS for c in (base, base + "+uvloop")]
-    results = []
+    results: List[Dict[str, Any]] = []
     with open(os.devnull, "w") as log:
-        sim = _start_sim(symbols, rate, log)
+        sim = SimProcess(symbols, rate, log)
         try:
             for client in chosen:
                 if not available(client):
                     results.append({"client": client, "skipped": "not installed"})
                     continue
-                out = subprocess.run(
-                    [sys.executable, __file__, "--client", client, "--url", sim[0], "--symbols", str(symbols)]
-                    + ["--seconds", str(seconds)],
-                    capture_output=True,
-                    text=True,
-                    timeout=seconds + 60,
-                )
+                cmd = [sys.executable, __file__, "--client", client, "--url", sim.ws]
+                cmd += ["--symbols", str(symbols), "--seconds", str(seconds)]
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
                 if out.returncode != 0:
                     results.append({"client": client, "error": out.stderr.strip().splitlines()[-1:]})
                     continue
                 results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         finally:
-            sim[1].close()
+            sim.close()
     return results
-
-
-def _start_sim(symbols: int, rate: float, log: Any) -> Tuple[str, Any]:
-    from e2e.harness import SimProcess
-
-    sim = SimProcess(symbols, rate, log)
-    return sim.ws, sim
 
 
 def main(argv: Optional[List[str]] = None) -> int:
