@@ -197,7 +197,8 @@ def _open_delivering(counts: Dict[str, Any]) -> int:
 def count_written(data: Path) -> Tuple[Dict[str, int], Dict[str, int]]:
     """Frames found in the files per route, and gap rows per "stream reason".
     A depth frame is one row per level (or one empty row), so depth frames are
-    counted as distinct update ids."""
+    counted as distinct update ids. The "start" rows every run writes (where its
+    coverage begins) are not losses and are not counted."""
     by_route = {"public": 0, "market": 0}
     gaps: Dict[str, int] = {}
     for sym_dir in data.iterdir():
@@ -213,6 +214,8 @@ def count_written(data: Path) -> Tuple[Dict[str, int], Dict[str, int]]:
                 by_route["public"] += len(ids)
             elif name.startswith("gaps_"):
                 for row in csv.DictReader(io.StringIO(raw.decode())):
+                    if row["reason"] == "start":
+                        continue
                     key = f"{row['stream']} {row['reason']}"
                     gaps[key] = gaps.get(key, 0) + 1
     return by_route, gaps

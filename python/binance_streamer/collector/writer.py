@@ -9,6 +9,7 @@ records stay queued; the batch is undone and retried after a pause.
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from collections import Counter
 from pathlib import Path
@@ -42,7 +43,7 @@ class Writer:
         self.backend = backend
         self.rings = rings
         self.symbols = list(symbols)
-        self.files = FileSet(output_dir)
+        self.files = FileSet(output_dir, max_open=open_file_budget(len(symbols)), buffer_size=64 << 10)
         self.journal = Journal(runtime_root / "writer.journal")
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -206,6 +207,21 @@ class Writer:
                 "rings": {name: _ring_stats(r) for name, r in self.rings.items()},
             }
         )
+
+
+def open_file_budget(n_symbols: int) -> int:
+    """How many files the writer keeps open: every file a symbol writes (up to ~10
+    kinds, two days around midnight) so none is closed and reopened per batch,
+    within the process's file-descriptor limit (raised to its hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    limit = 1 << 20 if soft == resource.RLIM_INFINITY else soft
+    return max(64, min(n_symbols * 20, limit - 256))
 
 
 def _ring_stats(ring: Any) -> Dict[str, Any]:
