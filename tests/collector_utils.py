@@ -78,6 +78,22 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float 
     return finish(proc, timeout)
 
 
+def count_rows(data: Path, symbol: str, prefix: str) -> int:
+    """Complete rows written so far to a symbol's files of one kind (headers excluded)."""
+    n = 0
+    for p in files(data, symbol, prefix):
+        n += max(0, p.read_bytes().count(b"\n") - 1)
+    return n
+
+
+def log_count(tmp: Path, text: str) -> int:
+    """How many lines of the collector's log file contain ``text``."""
+    try:
+        return sum(text in line for line in (tmp / "collector.log").read_text().splitlines())
+    except FileNotFoundError:
+        return 0
+
+
 def wait_for(predicate: Any, timeout: float = 20, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -154,8 +170,10 @@ def replay_book(backend: Any, data: Path, symbol: str) -> Any:
     return book
 
 
-def assert_book_matches_truth(book: Any, truth_book: Any) -> None:
-    assert book.synced, "replayed book is not in sync"
+def assert_book_matches_truth(book: Any, sim: Any, symbol: str) -> None:
+    """The book rebuilt from the files equals the simulator's true book at its update id."""
+    assert book.synced, f"the book replayed from {symbol}'s files is not in sync (state {book.state})"
+    truth_book = sim.truth.book_at(symbol, book.last_update_id)
     bids = dict(book.bids())
     asks = dict(book.asks())
     norm = lambda d: {float(p): float(q) for p, q in d.items()}  # noqa: E731 - texts may differ in zeros

@@ -20,10 +20,12 @@ from typing import Dict, List
 import pytest
 from collector_utils import (
     assert_book_matches_truth,
+    count_rows,
     files,
     finish,
     gap_rows,
     holes_explained,
+    log_count,
     replay_book,
     rows,
     shm_leftovers,
@@ -86,17 +88,21 @@ def test_clean_run_records_everything(
     tmp_path: Path, backend: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with Simulator(symbols=SYMBOLS, rate=40, seed=3, clock_speed=30.0) as sim:
-        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, SYMBOLS, duration=7)
+        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, SYMBOLS, duration=0)
         proc = start(cfg)
-        out = finish(proc)
         data = tmp_path / "data"
+        # Run until both books are in sync and two 1m bars have closed (a fixed
+        # duration would be flaky on a loaded machine), then stop as a user would.
+        wait_for(lambda: log_count(tmp_path, "depth in sync") >= 2, timeout=60)
+        wait_for(lambda: all(count_rows(data, s, "kline_1m_") >= 2 for s in SYMBOLS), timeout=60)
+        out = stop(proc, signal.SIGINT)
         assert_clean_exit(out, proc, data)
         for sym in SYMBOLS:
             written = check_aggtrades_against_truth(sim, data, sym)
             ids = [int(r["agg_trade_id"]) for r in written]
             assert ids == list(range(ids[0], ids[0] + len(ids))), "aggTrade ids not contiguous"
             book = replay_book(backend, data, sym)
-            assert_book_matches_truth(book, sim.truth.book_at(sym, book.last_update_id))
+            assert_book_matches_truth(book, sim, sym)
             # Closed klines: one per simulated minute, identical to the x:true push.
             klines = rows(files(data, sym, "kline_1m_"), "kline")
             finals = {k["k"]["t"]: k for k in sim.truth.klines(sym, "1m", final_only=True)}
@@ -125,17 +131,19 @@ def test_disconnects_gaps_and_malformed_frames_are_recorded(
     tmp_path: Path, backend: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with Simulator(symbols=SYMBOLS, rate=40, seed=4, clock_speed=30.0) as sim:
-        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, SYMBOLS, duration=11)
+        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, SYMBOLS, duration=0)
         proc = start(cfg)
         data = tmp_path / "data"
-        wait_for(lambda: files(data, "BTCUSDT", "BTCUSDT_depth_snapshot_"), timeout=20)
+        wait_for(lambda: log_count(tmp_path, "depth in sync") >= 2, timeout=60)
         time.sleep(1.5)
         sim.faults.drop_connections()
         time.sleep(2.5)
         sim.faults.skip_update_id("BTCUSDT")
         time.sleep(1.5)
         sim.faults.malformed("not_json", route="market", count=2)
-        out = finish(proc)
+        # In sync again after the reconnect (2) and BTCUSDT's sequence break (1).
+        wait_for(lambda: log_count(tmp_path, "depth in sync") >= 5, timeout=60)
+        out = stop(proc, signal.SIGTERM)
         assert_clean_exit(out, proc, data)
         for sym in SYMBOLS:
             gaps = gap_rows(data, sym)
@@ -146,7 +154,7 @@ def test_disconnects_gaps_and_malformed_frames_are_recorded(
             assert holes_explained(ids, gaps) == [], "an aggTrade hole without a gap row"
             # The book rebuilt from the files (re-based at each resync) is the true book.
             book = replay_book(backend, data, sym)
-            assert_book_matches_truth(book, sim.truth.book_at(sym, book.last_update_id))
+            assert_book_matches_truth(book, sim, sym)
         breaks = [g for g in gap_rows(data, "BTCUSDT") if g["reason"] == "sequence_break"]
         assert breaks and breaks[0]["stream"] == "depth@0ms" and breaks[0]["last_id"] and breaks[0]["next_id"]
         log = (tmp_path / "collector.log").read_text()
@@ -157,30 +165,35 @@ def test_disconnects_gaps_and_malformed_frames_are_recorded(
 def test_429_is_honoured_then_depth_syncs(tmp_path: Path, backend: ModuleType) -> None:
     with Simulator(symbols=["BTCUSDT"], rate=40, seed=5) as sim:
         sim.faults.rest_status(429, count=1, retry_after=2)
-        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, ["BTCUSDT"], duration=7, workers=1)
+        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, ["BTCUSDT"], duration=0, workers=1)
         proc = start(cfg)
-        out = finish(proc)
+        wait_for(lambda: log_count(tmp_path, "depth in sync") >= 1, timeout=60)
+        time.sleep(0.5)
+        out = stop(proc, signal.SIGTERM)
         data = tmp_path / "data"
         assert_clean_exit(out, proc, data)
         reqs = [r for r in sim.truth.rest_requests() if "/fapi/v1/depth" in r.path]
         assert reqs[0].status == 429 and reqs[1].status == 200
         assert reqs[1].wall - reqs[0].wall >= 1.9, "Retry-After not honoured"
         book = replay_book(backend, data, "BTCUSDT")
-        assert_book_matches_truth(book, sim.truth.book_at("BTCUSDT", book.last_update_id))
+        assert_book_matches_truth(book, sim, "BTCUSDT")
 
 
 def test_writer_killed_mid_run_loses_and_duplicates_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with Simulator(symbols=SYMBOLS, rate=60, seed=6) as sim:
-        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, SYMBOLS, duration=10)
+        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, SYMBOLS, duration=0)
         proc = start(cfg)
         data = tmp_path / "data"
         stats = runtime.paths_for(data).root / "stats" / "writer.json"
         writer_pid = wait_for(lambda: stats.exists() and json.loads(stats.read_text())["pid"])
-        wait_for(lambda: len(agg_ids(data, "BTCUSDT")) > 20 if files(data, "BTCUSDT", "aggtrade_") else False)
+        wait_for(lambda: count_rows(data, "BTCUSDT", "aggtrade_") > 20, timeout=60)
         os.kill(writer_pid, signal.SIGKILL)
-        out = finish(proc)
+        before = count_rows(data, "BTCUSDT", "aggtrade_")
+        wait_for(lambda: log_count(tmp_path, "restarting writer") >= 1, timeout=60)
+        wait_for(lambda: count_rows(data, "BTCUSDT", "aggtrade_") > before + 50, timeout=60)
+        out = stop(proc, signal.SIGTERM)
         assert_clean_exit(out, proc, data)
         assert "restarting writer" in out
         for sym in SYMBOLS:
@@ -211,15 +224,22 @@ def test_sigterm_under_load_drains_and_exits_zero(tmp_path: Path) -> None:
 def test_midnight_crossing_rotates_files_by_event_time(tmp_path: Path) -> None:
     midnight = (int(time.time()) // 86400 + 1) * 86400 * 1000
     with Simulator(
-        symbols=["BTCUSDT"], rate=40, seed=8, clock_start_ms=midnight - 20_000, clock_speed=10.0
+        symbols=["BTCUSDT"], rate=40, seed=8, clock_start_ms=midnight - 50_000, clock_speed=10.0
     ) as sim:
-        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, ["BTCUSDT"], duration=6, workers=1)
+        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, ["BTCUSDT"], duration=0, workers=1)
         proc = start(cfg)
-        out = finish(proc)
         data = tmp_path / "data"
-        assert_clean_exit(out, proc, data)
         day1 = time.strftime("%Y%m%d", time.gmtime(midnight / 1000 - 1))
         day2 = time.strftime("%Y%m%d", time.gmtime(midnight / 1000))
+        # About 5 s of real time before (simulated) midnight, then rows of the new day.
+        wait_for(
+            lambda: all(
+                count_rows(data, "BTCUSDT", f"{k}BTCUSDT_{day2}") > 20 for k in ("aggtrade_", "depth_")
+            ),
+            timeout=60,
+        )
+        out = stop(proc, signal.SIGTERM)
+        assert_clean_exit(out, proc, data)
         for prefix, kind, col in (
             ("aggtrade_", "aggtrade", "event_time_ms"),
             ("depth_", "depth", "event_time_ms"),
@@ -241,12 +261,14 @@ def test_rollover_before_lifetime_loses_nothing(tmp_path: Path, backend: ModuleT
             sim.ws_base_url,
             sim.rest_base_url,
             ["BTCUSDT"],
-            duration=11,
+            duration=0,
             workers=1,
             network={"connection_lifetime": 3},
         )
         proc = start(cfg)
-        out = finish(proc)
+        # Both connections (public and market) roll over at least once.
+        wait_for(lambda: log_count(tmp_path, "complete:") >= 2, timeout=60)
+        out = stop(proc, signal.SIGTERM)
         data = tmp_path / "data"
         assert_clean_exit(out, proc, data)
         assert "rollover of" in out and "complete:" in out, "no rollover completed"
@@ -256,7 +278,7 @@ def test_rollover_before_lifetime_loses_nothing(tmp_path: Path, backend: ModuleT
         ids = agg_ids(data, "BTCUSDT")
         assert ids == list(range(ids[0], ids[0] + len(ids))), "rollover lost or duplicated trades"
         book = replay_book(backend, data, "BTCUSDT")
-        assert_book_matches_truth(book, sim.truth.book_at("BTCUSDT", book.last_update_id))
+        assert_book_matches_truth(book, sim, "BTCUSDT")
 
 
 def test_stalled_connection_is_replaced(tmp_path: Path) -> None:
@@ -266,15 +288,17 @@ def test_stalled_connection_is_replaced(tmp_path: Path) -> None:
             sim.ws_base_url,
             sim.rest_base_url,
             ["BTCUSDT"],
-            duration=10,
+            duration=0,
             workers=1,
             network={"stall_timeout": 1.5},
         )
         proc = start(cfg)
         data = tmp_path / "data"
-        wait_for(lambda: files(data, "BTCUSDT", "aggtrade_"), timeout=20)
+        wait_for(lambda: count_rows(data, "BTCUSDT", "aggtrade_") > 10, timeout=60)
         sim.faults.stall(4, route="market")
-        out = finish(proc)
+        wait_for(lambda: log_count(tmp_path, "stall: no frame") >= 1, timeout=60)
+        wait_for(lambda: any(g["reason"] == "reconnect" for g in gap_rows(data, "BTCUSDT")), timeout=60)
+        out = stop(proc, signal.SIGTERM)
         assert_clean_exit(out, proc, data)
         assert "stall" in out
         gaps = gap_rows(data, "BTCUSDT")
@@ -367,3 +391,27 @@ def test_gives_up_after_max_retries_with_exit_code_1(tmp_path: Path) -> None:
     assert "gave up connecting (network.max_retries reached)" in out
     assert shm_leftovers(proc.pid) == []
     assert not runtime.paths_for(tmp_path / "data").pid_file.exists()
+
+
+def test_orderbook_manager_killed_is_restarted_and_books_resynced(tmp_path: Path) -> None:
+    with Simulator(symbols=SYMBOLS, rate=40, seed=13) as sim:
+        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, SYMBOLS, duration=0)
+        proc = start(cfg)
+        data = tmp_path / "data"
+        stats = runtime.paths_for(data).root / "stats" / "orderbook.json"
+        wait_for(lambda: log_count(tmp_path, "depth in sync") >= 2, timeout=60)
+        book_pid = wait_for(lambda: stats.exists() and json.loads(stats.read_text())["pid"])
+        os.kill(book_pid, signal.SIGKILL)
+        # Restarted, and every symbol re-based so the new manager's books fill again.
+        wait_for(lambda: log_count(tmp_path, "depth in sync") >= 4, timeout=60)
+        wait_for(lambda: stats.exists() and json.loads(stats.read_text())["pid"] != book_pid, timeout=60)
+        wait_for(
+            lambda: all(json.loads(stats.read_text()).get("bbo", {}).get(s, {}).get("bid") for s in SYMBOLS),
+            timeout=60,
+        )
+        out = stop(proc, signal.SIGTERM)
+        assert_clean_exit(out, proc, data)
+        assert "restarting orderbook" in out
+        for sym in SYMBOLS:
+            resyncs = [g for g in gap_rows(data, sym) if g["reason"] == "resync"]
+            assert [g["detail"] for g in resyncs] == ["orderbook manager restarted"]

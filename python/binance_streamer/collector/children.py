@@ -61,15 +61,11 @@ def writer_main(env: ChildEnv, symbols: List[str], ring_names: List[str]) -> Non
     logging.getLogger(__name__).info("writer stopped: %d records in %d batches", w.records, w.batches)
 
 
-def book_main(
-    env: ChildEnv, symbols: List[str], in_names: List[str], out_name: str, resync_epoch: Any
-) -> None:
+def book_main(env: ChildEnv, symbols: List[str], in_names: List[str], out_name: str) -> None:
     backend = env.setup("orderbook")
     from binance_streamer import bbo
     from binance_streamer.collector.book_manager import BookManager
 
-    with resync_epoch.get_lock():
-        resync_epoch.value += 1  # a (re)started manager has empty books: workers resync
     cfg = env.cfg
     m = BookManager(
         backend,

@@ -115,13 +115,7 @@ class ProcessManager:
         self.children.append(
             Child("writer", writer_main, (env(self.writer_stop), syms, writer_rings), self.writer_stop)
         )
-        book_args = (
-            env(self.book_stop),
-            syms,
-            book_rings,
-            shm.segment_name("book-writer"),
-            self.resync_epoch,
-        )
+        book_args = (env(self.book_stop), syms, book_rings, shm.segment_name("book-writer"))
         self.children.append(Child("orderbook", book_main, book_args, self.book_stop))
         for w in self.plan.workers:
             rings = (shm.segment_name(f"w{w.index}-writer"), shm.segment_name(f"w{w.index}-book"))
@@ -191,6 +185,11 @@ class ProcessManager:
             elif now >= c.restart_at:
                 c.restarts += 1
                 c.consecutive += 1
+                if c.role == "orderbook":
+                    # Its books restart empty: every worker re-bases its symbols
+                    # with fresh snapshots, which the new manager receives.
+                    with self.resync_epoch.get_lock():
+                        self.resync_epoch.value += 1
                 log.warning("restarting %s (restart #%d)", c.role, c.restarts)
                 self._start(c)
 
