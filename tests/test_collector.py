@@ -415,3 +415,22 @@ def test_orderbook_manager_killed_is_restarted_and_books_resynced(tmp_path: Path
         for sym in SYMBOLS:
             resyncs = [g for g in gap_rows(data, sym) if g["reason"] == "resync"]
             assert [g["detail"] for g in resyncs] == ["orderbook manager restarted"]
+
+
+def test_bbo_readable_from_another_process_while_running(tmp_path: Path) -> None:
+    from binance_streamer import bbo
+
+    with Simulator(symbols=["BTCUSDT"], rate=30, seed=14) as sim:
+        cfg = write_config(tmp_path, sim.ws_base_url, sim.rest_base_url, ["BTCUSDT"], duration=0, workers=1)
+        proc = start(cfg)
+        data = tmp_path / "data"
+        wait_for(lambda: log_count(tmp_path, "depth in sync") >= 1, timeout=60)
+        quote = wait_for(lambda: bbo.read("BTCUSDT", data), timeout=30)
+        assert quote.bid is not None and quote.ask is not None and float(quote.bid) < float(quote.ask)
+        truth = sim.truth.book_at("BTCUSDT", quote.update_id)
+        best_bid = max(truth.bids, key=float)
+        assert (quote.bid, quote.bid_qty) == (best_bid, truth.bids[best_bid])
+        out = stop(proc, signal.SIGTERM)
+        assert_clean_exit(out, proc, data)
+        with pytest.raises(FileNotFoundError, match="no collector is running"):
+            bbo.read("BTCUSDT", data)

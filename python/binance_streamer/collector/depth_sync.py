@@ -120,6 +120,11 @@ class DepthSync:
         self.resyncs += 1
         self._pending_reason = reason
 
+    def cancel(self) -> None:
+        """Stop a snapshot fetch in progress (the worker is stopping)."""
+        if self._task is not None:
+            self._task.cancel()
+
     def _fetch(self) -> None:
         if self._task is None:
             self._task = asyncio.ensure_future(self._snapshot_loop())

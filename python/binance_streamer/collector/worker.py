@@ -291,8 +291,7 @@ class Worker:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             for d in self.depth.values():
-                if d._task is not None:
-                    d._task.cancel()
+                d.cancel()
             await self.rest.close()
             # Flush what waits in memory into the rings before exiting.
             deadline = time.monotonic() + 5.0
