@@ -134,40 +134,16 @@ def shm_leftovers(pid: Optional[int] = None) -> List[str]:
     return names
 
 
-def _levels(rows: List[Dict[str, str]], side: str) -> List[List[str]]:
-    return [[r["price"], r["quantity"]] for r in rows if r["side"] == side]
-
-
 def replay_book(backend: Any, data: Path, symbol: str) -> Any:
-    """Rebuild the order book from the files alone: snapshots and depth updates
-    in receive-time order, through the backend's OrderBook (which re-bases at
-    every snapshot after a recorded gap, exactly as the collector did)."""
-    events: List[tuple] = []
-    snaps: Dict[tuple, List[Dict[str, str]]] = {}
-    for r in rows(files(data, symbol, f"{symbol}_depth_snapshot_"), "snapshot"):
-        snaps.setdefault((int(r["local_time_us"]), int(r["last_update_id"])), []).append(r)
-    for (t, lid), rs in snaps.items():
-        events.append((t, 0, "snapshot", lid, rs))
-    diffs: Dict[tuple, List[Dict[str, str]]] = {}
-    for r in rows(files(data, symbol, "depth_"), "depth"):
-        key = (
-            int(r["local_time_us"]),
-            int(r["first_update_id"]),
-            int(r["final_update_id"]),
-            int(r["prev_final_update_id"]),
-        )
-        diffs.setdefault(key, []).append(r)
-    for (t, U, u, pu), rs in diffs.items():
-        events.append((t, 1, "diff", (U, u, pu), rs))
-    events.sort(key=lambda e: (e[0], e[1]))
-    book = backend.OrderBook(100_000)
-    for _t, _o, what, ids, rs in events:
-        if what == "snapshot":
-            book.apply_snapshot(ids, _levels(rs, "bid"), _levels(rs, "ask"))
-        else:
-            U, u, pu = ids
-            book.apply_diff(U, u, pu, _levels(rs, "bid"), _levels(rs, "ask"))
-    return book
+    """The order book rebuilt from the files alone, with the package's own
+    replay (``read.BookReplay``: snapshots and depth rows through the backend's
+    OrderBook, restarting at every recorded resync), after the last update."""
+    from binance_streamer import read
+
+    days = sorted({p.name[-12:-4] for p in files(data, symbol, "depth_")})
+    assert days, f"no depth files for {symbol}"
+    replay = read.BookReplay(data, symbol, days[0], days[-1], backend=backend, max_buffered=100_000)
+    return replay.book_at(update_id=2**63 - 1)
 
 
 def assert_book_matches_truth(book: Any, sim: Any, symbol: str) -> None:
