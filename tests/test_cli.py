@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -47,7 +48,9 @@ def test_status_without_collector(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_status_reads_live_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     paths = runtime.paths_for(tmp_path)
     paths.root.mkdir(parents=True)
-    paths.pid_file.write_text(f"{os.getpid()}\n")  # this process is alive
+    paths.pid_file.write_text(f"{os.getpid()}\n")
+    lock = os.open(paths.pid_file, os.O_RDWR)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # as a running collector holds it
     now = time.time()
     runtime.write_status(
         paths,
@@ -76,6 +79,7 @@ def test_status_reads_live_state(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "worker-0/writer" in out and "25.0%" in out
     assert "writer:     lag 0.05 s, 999 rows, 3 malformed, restarts 0" in out
     assert "100.1" in out and "100.2" in out
+    os.close(lock)
 
 
 def test_stale_pid_file_means_not_running(tmp_path: Path) -> None:

@@ -7,11 +7,14 @@ directory, so the output directory is the natural key.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
+
+from binance_streamer import shm
 
 
 @dataclass(frozen=True)
@@ -31,23 +34,30 @@ def paths_for(output_dir: Path) -> RuntimePaths:
     return RuntimePaths(output_dir / ".binance_streamer")
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_pid(paths: RuntimePaths) -> Optional[int]:
-    """PID of the collector that owns this output directory, if it is alive."""
+    """PID of the collector that owns this output directory, or None.
+
+    The collector holds an exclusive ``flock`` on its PID file for its whole
+    life, so a PID file left by a killed run (whose PID may since have been
+    reused by an unrelated process) does not count."""
     try:
-        pid = int(paths.pid_file.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+        fd = os.open(paths.pid_file, os.O_RDONLY)
+    except OSError:
         return None
-    return pid if pid > 0 and pid_alive(pid) else None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # locked: a collector is running
+        else:
+            return None
+        try:
+            pid = int(os.read(fd, 32).split()[0])
+        except (ValueError, IndexError):
+            return None
+        return pid if pid > 0 and shm.pid_alive(pid) else None
+    finally:
+        os.close(fd)
 
 
 def read_status(paths: RuntimePaths) -> Optional[Dict[str, Any]]:
